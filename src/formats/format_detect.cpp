@@ -1,0 +1,2 @@
+// STUB
+#include "formats/decoder.hpp"
