@@ -1,8 +1,202 @@
-// STUB: replaced by the ingest command.
+// advx ingest [--db FILE] [--dims DIR] PATH… : the batch path (SPEC 4).
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+
 #include "cli/app.hpp"
+#include "core/time_util.hpp"
+#include "pipeline/ingest_pipeline.hpp"
+#include "transforms/standardize.hpp"
+
 namespace advx::cli {
-void add_ingest_command(CLI::App& app, int& result) {
-  auto* sub = app.add_subcommand("ingest", "(not built yet)");
-  sub->callback([&result] { result = kExitFailure; });
+namespace {
+
+namespace fs = std::filesystem;
+
+struct IngestArgs {
+  std::string db = "advx.duckdb";
+  std::string dims;
+  std::vector<std::string> paths;
+  std::vector<std::string> blocked_ips;
+  std::vector<std::string> blocked_sites;
+  double future_skew_s = 600;
+  double dedup_window_s = 86400;
+  std::string now;
+  bool json = false;
+  bool quiet = false;
+};
+
+int64_t wall_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
+
+// A one-line progress bar on a terminal, redrawn at most 5 times a second.
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, uint64_t total_bytes) : enabled_(enabled), total_(total_bytes) {}
+  void update(uint64_t done_bytes, size_t file_index, size_t files) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    const double frac = total_ ? std::min(1.0, double(done_bytes) / double(total_)) : 1.0;
+    const int width = 30;
+    const int filled = int(frac * width);
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "\r[%.*s%.*s] %3d%%  %.1f/%.1f MB  %.1f MB/s  file %zu/%zu ", filled,
+                 "==============================", width - filled, "                              ",
+                 int(frac * 100), double(done_bytes) / 1e6, double(total_) / 1e6,
+                 secs > 0 ? double(done_bytes) / 1e6 / secs : 0.0, file_index, files);
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+  void finish() {
+    if (drawn_) std::fprintf(stderr, "\r%80s\r", "");
+  }
+
+ private:
+  bool enabled_;
+  uint64_t total_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// Dimension data: --dims DIR, else a `dims` folder inside an input folder, else what the store holds.
+bool load_dimensions(const IngestArgs& a, DuckDbStore& store, Dimensions& dims, std::string* dims_dir,
+                     std::string* error) {
+  *dims_dir = a.dims;
+  if (dims_dir->empty()) {
+    for (const auto& p : a.paths) {
+      std::error_code ec;
+      if (fs::is_directory(p, ec) && fs::exists(fs::path(p) / "dims" / "campaigns.csv", ec)) {
+        *dims_dir = (fs::path(p) / "dims").string();
+        break;
+      }
+    }
+  }
+  if (!dims_dir->empty()) {
+    if (!dims.load_directory(*dims_dir, error)) return false;
+    TableBuffer campaigns(tables::kCampaigns), creatives(tables::kCreatives);
+    dims.fill_campaign_table(campaigns);
+    dims.fill_creative_table(creatives);
+    store.begin();
+    store.replace_table(campaigns.slice());
+    store.replace_table(creatives.slice());
+    store.commit();
+    return true;
+  }
+  QueryResult r = store.query(
+      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS VARCHAR), "
+      "currency FROM campaigns");
+  for (const auto& row : r.rows) dims.add_campaign({row[0], row[1], row[2], row[3], row[4], row[5]});
+  r = store.query(
+      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM creatives");
+  for (const auto& row : r.rows) dims.add_creative({row[0], row[1], row[2], row[3], row[4]});
+  return true;
+}
+
+int run_ingest(const IngestArgs& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  IngestOptions options;
+  options.validation.now_us = wall_clock_us();
+  if (!a.now.empty() && !parse_timestamp_text(a.now, &options.validation.now_us)) {
+    std::fprintf(stderr, "advx ingest: --now %s is not a timestamp\n", a.now.c_str());
+    return kExitUsage;
+  }
+  options.validation.ingested_at_us = wall_clock_us();
+  options.validation.max_future_skew_us = int64_t(a.future_skew_s * 1e6);
+  options.dedup_window_us = int64_t(a.dedup_window_s * 1e6);
+  options.validation.blocked_ips.insert(a.blocked_ips.begin(), a.blocked_ips.end());
+  Arena arena;
+  for (const auto& s : a.blocked_sites) {
+    const std::string_view host = normalize_site(s, arena);
+    if (host.empty()) {
+      std::fprintf(stderr, "advx ingest: --block-site %s is not a host name\n", s.c_str());
+      return kExitUsage;
+    }
+    options.validation.blocked_sites.emplace(host);
+  }
+
+  DuckDbStore store(a.db);
+  store.ensure_schema();
+  Dimensions dims;
+  std::string dims_dir, error;
+  if (!load_dimensions(a, store, dims, &dims_dir, &error)) {
+    std::fprintf(stderr, "advx ingest: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  const std::vector<std::string> files = expand_inputs(a.paths, dims_dir, &error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "advx ingest: %s\n", error.c_str());
+    return kExitFailure;
+  }
+
+  IngestPipeline pipeline(store, dims, options);
+  pipeline.load_state();
+  uint64_t total_bytes = 0;
+  for (const auto& f : files) {
+    std::error_code ec;
+    const auto size = fs::file_size(f, ec);
+    if (!ec) total_bytes += size;
+  }
+  ProgressBar bar(!a.quiet && !a.json && isatty(STDERR_FILENO), total_bytes);
+  uint64_t done_before = 0;
+  for (size_t i = 0; i < files.size(); i++) {
+    std::mutex m;
+    pipeline.ingest_file(files[i], [&](uint64_t pos) {
+      std::lock_guard lock(m);
+      bar.update(done_before + pos, i + 1, files.size());
+    });
+    std::error_code ec;
+    const auto size = fs::file_size(files[i], ec);
+    if (!ec) done_before += size;
+  }
+  bar.finish();
+
+  IngestSummary& s = pipeline.summary();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (a.json) {
+    std::printf("%s\n", format_summary_json(s).c_str());
+  } else {
+    if (!dims_dir.empty() && !a.quiet)
+      std::printf("dimensions: %zu campaigns, %zu creatives from %s\n", dims.campaign_count(), dims.creative_count(),
+                  dims_dir.c_str());
+    std::fputs(format_summary_text(s).c_str(), stdout);
+  }
+  for (const auto& f : s.failures) std::fprintf(stderr, "advx ingest: %s\n", f.message.c_str());
+  return s.failures.empty() ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void add_ingest_command(CLI::App& app, int& result) {
+  auto args = std::make_shared<IngestArgs>();
+  CLI::App* sub = app.add_subcommand("ingest", "Ingest files or folders of impressions (JSON), clicks/conversions "
+                                               "(CSV) and bid requests (Avro) into the store");
+  sub->add_option("--db", args->db, "DuckDB database file (created if missing)")->capture_default_str();
+  sub->add_option("--dims", args->dims, "Folder with campaigns.csv and creatives.csv (default: PATH/dims, "
+                                        "else the dimensions already in the store)");
+  sub->add_option("paths", args->paths, "Files or folders (.jsonl .ndjson .json .csv .avro, optionally .gz/.zst)")
+      ->required();
+  sub->add_option("--block-ip", args->blocked_ips, "Filter events from this IP (repeatable)");
+  sub->add_option("--block-site", args->blocked_sites, "Filter events on this site and its subdomains (repeatable)");
+  sub->add_option("--future-skew", args->future_skew_s, "Seconds an event may lie in the future")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--dedup-window", args->dedup_window_s, "Seconds within which equal keys are duplicates")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--now", args->now, "Processing time for the future_timestamp rule (default: the clock)");
+  sub->add_flag("--json", args->json, "Print the summary as JSON");
+  sub->add_flag("-q,--quiet", args->quiet, "No progress bar");
+  sub->callback([args, &result] { result = run_ingest(*args); });
+}
+
 }  // namespace advx::cli

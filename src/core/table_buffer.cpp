@@ -1,0 +1,61 @@
+#include "core/table_buffer.hpp"
+
+namespace advx {
+namespace {
+
+constexpr bool named(std::span<const ColumnDef> cols, int i, std::string_view name) {
+  return size_t(i) < cols.size() && cols[size_t(i)].name == name;
+}
+using namespace tables;
+static_assert(named(kImpressionColumns, col::imp_site, "site"));
+static_assert(named(kImpressionColumns, col::imp_unknown_creative, "unknown_creative"));
+static_assert(named(kImpressionColumns, col::imp_ingested_at, "ingested_at") &&
+              std::size(kImpressionColumns) == col::imp_ingested_at + 1);
+static_assert(named(kClickColumns, col::ev_creative_id, "creative_id"));
+static_assert(named(kConversionColumns, col::ev_creative_id, "creative_id"));
+static_assert(named(kClickColumns, col::clk_ingested_at, "ingested_at") &&
+              std::size(kClickColumns) == col::clk_ingested_at + 1);
+static_assert(named(kConversionColumns, col::conv_currency, "currency"));
+static_assert(named(kConversionColumns, col::conv_ingested_at, "ingested_at") &&
+              std::size(kConversionColumns) == col::conv_ingested_at + 1);
+static_assert(named(kBidRequestColumns, col::bid_targeting, "targeting"));
+static_assert(named(kBidRequestColumns, col::bid_ingested_at, "ingested_at") &&
+              std::size(kBidRequestColumns) == col::bid_ingested_at + 1);
+static_assert(named(kRejectColumns, col::rej_raw, "raw") && std::size(kRejectColumns) == col::rej_ingested_at + 1);
+static_assert(named(kDedupStateColumns, col::dd_payload_hash, "payload_hash"));
+static_assert(named(kCampaignColumns, col::cmp_currency, "currency"));
+static_assert(named(kCreativeColumns, col::cre_height, "height"));
+
+}  // namespace
+
+TableBuffer::TableBuffer(const TableDef& def)
+    : def_(&def), columns_(def.columns.size()), valid_(def.columns.size()), column_data_(def.columns.size()) {}
+
+size_t TableBuffer::add_row() {
+  const size_t row = rows_++;
+  for (size_t c = 0; c < columns_.size(); c++) {
+    columns_[c].resize(rows_ * column_width(def_->columns[c].type));
+    valid_[c].push_back(0);
+  }
+  return row;
+}
+
+void TableBuffer::clear() {
+  rows_ = 0;
+  for (auto& c : columns_) c.clear();
+  for (auto& v : valid_) v.clear();
+  arena_.clear();
+}
+
+TableSlice TableBuffer::slice(const uint32_t* sel, size_t sel_count) {
+  for (size_t c = 0; c < columns_.size(); c++) column_data_[c] = {columns_[c].data(), valid_[c].data()};
+  TableSlice s;
+  s.def = def_;
+  s.rows = rows_;
+  s.columns = column_data_;
+  s.sel = sel;
+  s.sel_count = sel_count;
+  return s;
+}
+
+}  // namespace advx

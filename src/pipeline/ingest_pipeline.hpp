@@ -1,0 +1,64 @@
+// IngestPipeline: the batch path of SPEC 2 for files. Two stages on two threads, joined by a bounded
+// queue of work units: (1) read -> decode -> validate/standardize/filter/enrich, (2) dedup -> append to
+// the store. A unit carries its input block, the decoded RawBatch and the staged rows, so views into the
+// input stay valid until the rows are stored; units are recycled, so memory stays flat.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "formats/format_detect.hpp"
+#include "pipeline/summary.hpp"
+#include "sinks/duckdb_store.hpp"
+#include "transforms/dedup.hpp"
+#include "transforms/dimensions.hpp"
+#include "transforms/validate.hpp"
+
+namespace advx {
+
+struct IngestOptions {
+  ValidationOptions validation;
+  int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4 default
+  size_t block_bytes = 4 << 20;                        // input read per work unit
+};
+
+class IngestPipeline {
+ public:
+  IngestPipeline(DuckDbStore& store, const Dimensions& dims, IngestOptions options);
+  ~IngestPipeline();
+
+  // Rebuilds the dedup index from the store (dedup holds across runs).
+  void load_state();
+
+  // Ingests one file in its own transaction. A file that cannot be read is recorded in the summary's
+  // failures and returns false; records decoded before a mid-file error are kept (see docs/INGEST.md).
+  // `progress` is called from the reading thread with the file position in bytes.
+  bool ingest_file(const std::string& path, const std::function<void(uint64_t)>& progress = {});
+
+  IngestSummary& summary() { return summary_; }
+  const Deduplicator& deduplicator() const { return dedup_; }
+
+ private:
+  struct Unit;
+  void store_unit(Unit& u, StreamSummary& st);
+  void store_table(StagedTable& t, StreamSummary& st, bool is_rejects);
+
+  DuckDbStore& store_;
+  const Dimensions& dims_;
+  IngestOptions options_;
+  Validator validator_;
+  Deduplicator dedup_;
+  IngestSummary summary_;
+  std::vector<uint32_t> keep_;
+};
+
+// Expands files and folders into the input files, in a stable order: folders recursively, sorted,
+// taking files with a known extension and skipping names starting with `_` or `.` and the folder
+// `skip_dir` (the dimension folder). Sets `error` for a path that does not exist.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& paths, const std::string& skip_dir,
+                                       std::string* error);
+
+}  // namespace advx

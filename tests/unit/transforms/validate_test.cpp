@@ -1,0 +1,253 @@
+#include "transforms/validate.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/time_util.hpp"
+
+namespace advx {
+namespace {
+
+constexpr int64_t kNow = 1'790'000'000LL * 1'000'000;  // 2026-09-21
+
+Cell str(std::string_view s) {
+  Cell c;
+  c.type = CellType::string;
+  c.text = s;
+  return c;
+}
+Cell integer(int64_t v, std::string_view literal = {}) {
+  Cell c;
+  c.type = CellType::integer;
+  c.i64 = v;
+  c.text = literal;
+  return c;
+}
+Cell number(double v) {
+  Cell c;
+  c.type = CellType::number;
+  c.f64 = v;
+  return c;
+}
+Cell boolean(bool v) {
+  Cell c;
+  c.type = CellType::boolean;
+  c.i64 = v;
+  return c;
+}
+
+struct Fixture : ::testing::Test {
+  Fixture() {
+    dims.add_campaign({"c1", "adv1", "Spring", "2026-01-01", "2026-12-31", "USD"});
+    dims.add_campaign({"c2", "adv2", "Fall", "", "", "EUR"});
+    dims.add_creative({"cr1", "c1", "banner", "300", "250"});
+    dims.add_creative({"cr2", "c2", "video", "", ""});
+    options.now_us = kNow;
+    options.ingested_at_us = kNow;
+    options.blocked_ips = {"10.0.0.66"};
+    options.blocked_sites = {"blocked.example"};
+  }
+  // One impression row from (field, cell) pairs.
+  void impression(std::initializer_list<std::pair<ImpressionField, Cell>> cells) {
+    const size_t r = raw.add_row(raw.rows() + 1, "raw-bytes");
+    for (const auto& [f, c] : cells) raw.cell(r, f) = c;
+  }
+  void run() {
+    Validator v(dims, options);
+    v.process(raw, "/data/in.jsonl", out);
+  }
+  std::string reject_reason(size_t i) {
+    return std::string(out.rejects.rows.data<std::string_view>(col::rej_reason)[i]);
+  }
+  std::string imp_str(int c, size_t r = 0) {
+    return out.impressions.rows.is_valid(c, r) ? std::string(out.impressions.rows.data<std::string_view>(c)[r])
+                                               : "NULL";
+  }
+
+  Dimensions dims;
+  ValidationOptions options;
+  RawBatch raw{Stream::impressions};
+  ValidatedBatch out;
+};
+
+using IF = ImpressionField;
+
+TEST_F(Fixture, SeedExampleIsAValidImpression) {
+  impression({{IF::ad_creative_id, str("123")},
+              {IF::user_id, str("abc")},
+              {IF::timestamp, str("2024-05-24T12:34:56Z")},
+              {IF::website, str("example.com")}});
+  run();
+  ASSERT_EQ(out.impressions.rows.rows(), 1u);
+  EXPECT_EQ(out.rejects.rows.rows(), 0u);
+  EXPECT_EQ(imp_str(col::imp_site), "example.com");
+  EXPECT_EQ(imp_str(col::imp_creative_id), "123");
+  EXPECT_EQ(imp_str(col::imp_impression_id), "NULL");
+  EXPECT_EQ(imp_str(col::imp_event_key).substr(0, 3), "fp:");
+  EXPECT_EQ(imp_str(col::imp_event_key).size(), 35u);
+  EXPECT_EQ(out.impressions.rows.data<int64_t>(col::imp_event_time)[0], 1716554096LL * 1'000'000);
+  EXPECT_EQ(out.impressions.rows.data<uint8_t>(col::imp_event_hour)[0], 12);
+  EXPECT_EQ(out.impressions.rows.data<uint8_t>(col::imp_unknown_creative)[0], 1);
+  EXPECT_EQ(out.impressions.keys[0].space, KeySpace::impressions);
+}
+
+TEST_F(Fixture, EnrichmentAndStandardization) {
+  impression({{IF::ad_creative_id, integer(0, "cr1")},  // an integer literal keeps its text
+              {IF::user_id, str("  u1  ")},
+              {IF::timestamp, integer(1716554096123)},
+              {IF::website, str("https://WWW.News.Example.com:443/a?b")},
+              {IF::impression_id, str("imp-1")},
+              {IF::win_price_cpm, number(2.5)},
+              {IF::country, str("deu")},
+              {IF::user_agent, str("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile Safari/604.1")}});
+  run();
+  ASSERT_EQ(out.impressions.rows.rows(), 1u);
+  EXPECT_EQ(imp_str(col::imp_campaign_id), "c1");
+  EXPECT_EQ(imp_str(col::imp_advertiser_id), "adv1");
+  EXPECT_EQ(imp_str(col::imp_user_id), "u1");
+  EXPECT_EQ(imp_str(col::imp_site), "news.example.com");
+  EXPECT_EQ(imp_str(col::imp_event_key), "imp-1");
+  EXPECT_EQ(imp_str(col::imp_country), "DE");
+  EXPECT_EQ(imp_str(col::imp_device_type), "mobile");
+  EXPECT_EQ(imp_str(col::imp_os), "iOS");
+  EXPECT_EQ(out.impressions.rows.data<int64_t>(col::imp_event_time)[0], 1716554096123000);
+  EXPECT_EQ(out.impressions.rows.data<double>(col::imp_win_price_cpm)[0], 2.5);
+  EXPECT_EQ(out.impressions.rows.data<uint8_t>(col::imp_unknown_creative)[0], 0);
+}
+
+TEST_F(Fixture, RejectReasons) {
+  const Cell ts = str("2026-09-01T00:00:00Z");
+  impression({{IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});  // no creative
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str(" ")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, str("yesterday")},
+              {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, str("2099-01-01T00:00:00Z")},
+              {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, boolean(true)}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str(std::string(300, 'u'))}, {IF::timestamp, ts},
+              {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+              {IF::win_price_cpm, number(-1)}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+              {IF::campaign_id, str("c2")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("https://")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+              {IF::win_price_cpm, str("1.5")}});
+  // within the allowed skew: fine
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")},
+              {IF::timestamp, integer((kNow + 9 * 60 * 1'000'000) / 1000)}, {IF::website, str("a.com")}});
+  raw.rejects.push_back({Reason::malformed_json, "line 99: bad", 99, "{oops"});
+  run();
+  EXPECT_EQ(out.impressions.rows.rows(), 2u);  // the string price and the near-future one
+  ASSERT_EQ(out.rejects.rows.rows(), 10u);
+  const char* expected[] = {"malformed_json", "missing_field", "missing_field", "bad_timestamp",  "future_timestamp",
+                            "bad_value",      "bad_value",     "bad_value",     "campaign_mismatch", "bad_value"};
+  for (size_t i = 0; i < 10; i++) EXPECT_EQ(reject_reason(i), expected[i]) << i;
+  EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_category)[0], "rejected");
+  EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_detail)[1], "missing ad_creative_id");
+  EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_detail)[2], "missing user_id");
+  EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_raw)[0], "{oops");
+  EXPECT_EQ(out.rejects.rows.data<uint64_t>(col::rej_source_record)[0], 99u);
+  EXPECT_EQ(out.rejects.rows.data<uint64_t>(col::rej_source_record)[1], 1u);
+  EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_source)[1], "/data/in.jsonl");
+  for (const auto& k : out.rejects.keys) EXPECT_EQ(k.space, KeySpace::rejects);
+}
+
+TEST_F(Fixture, FilteredTraffic) {
+  const Cell ts = str("2026-09-01 00:00:00");
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+              {IF::user_agent, str("Mozilla/5.0 (compatible; Googlebot/2.1)")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+              {IF::ip, str("10.0.0.66")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts},
+              {IF::website, str("http://www.news.blocked.example/x")}});
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts},
+              {IF::website, str("notblocked.example")}});
+  run();
+  EXPECT_EQ(out.impressions.rows.rows(), 1u);
+  ASSERT_EQ(out.rejects.rows.rows(), 3u);
+  EXPECT_EQ(reject_reason(0), "bot_user_agent");
+  EXPECT_EQ(reject_reason(1), "blocked_ip");
+  EXPECT_EQ(reject_reason(2), "blocked_site");
+  for (size_t i = 0; i < 3; i++) {
+    EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_category)[i], "filtered");
+    EXPECT_TRUE(out.rejects.rows.is_valid(col::rej_event_time, i));
+    EXPECT_EQ(out.rejects.keys[i].space, KeySpace::filtered_impressions);
+  }
+}
+
+TEST_F(Fixture, ClicksAndConversions) {
+  RawBatch ev(Stream::events);
+  using EF = EventField;
+  auto row = [&](std::initializer_list<std::pair<EF, Cell>> cells) {
+    const size_t r = ev.add_row(ev.rows() + 2, "line");
+    for (const auto& [f, c] : cells) ev.cell(r, f) = c;
+  };
+  const Cell ts = str("2026-09-01T10:00:00+02:00");
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}});  // click: no types
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::event_type, str("CLICK")}});
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::conversion_type, str("click")}});
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")},
+       {EF::conversion_type, str("Purchase")}, {EF::conversion_value, str("19.99")}, {EF::currency, str("usd")}});
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c9")}, {EF::event_type, str("conversion")},
+       {EF::conversion_type, str("signup")}});  // unknown campaign: stored, flagged
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::event_type, str("conversion")}});
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::conversion_type, str("lead")},
+       {EF::conversion_value, str("-3")}});
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::conversion_type, str("lead")},
+       {EF::currency, str("dollars")}});
+  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::creative_id, str("cr2")}});
+  row({{EF::user_id, str("u")}, {EF::campaign_id, str("c1")}});
+  Validator v(dims, options);
+  v.process(ev, "/data/ev.csv", out);
+  EXPECT_EQ(out.clicks.rows.rows(), 3u);
+  ASSERT_EQ(out.conversions.rows.rows(), 2u);
+  ASSERT_EQ(out.rejects.rows.rows(), 5u);
+  const char* expected[] = {"missing_field", "bad_value", "bad_value", "campaign_mismatch", "missing_field"};
+  for (size_t i = 0; i < 5; i++) EXPECT_EQ(reject_reason(i), expected[i]) << i;
+  const TableBuffer& c = out.conversions.rows;
+  EXPECT_EQ(c.data<std::string_view>(col::conv_conversion_type)[0], "purchase");
+  EXPECT_EQ(c.data<double>(col::conv_conversion_value)[0], 19.99);
+  EXPECT_EQ(c.data<std::string_view>(col::conv_currency)[0], "USD");
+  EXPECT_EQ(c.data<std::string_view>(col::ev_advertiser_id)[0], "adv1");
+  EXPECT_EQ(c.data<uint8_t>(col::conv_unknown_campaign)[0], 0);
+  EXPECT_EQ(c.data<uint8_t>(col::conv_unknown_campaign)[1], 1);
+  EXPECT_FALSE(c.is_valid(col::ev_advertiser_id, 1));
+  // UTC: 10:00+02:00 is 08:00Z
+  EXPECT_EQ(out.clicks.rows.data<uint8_t>(col::ev_event_hour)[0], 8);
+  // The three clicks have equal standardized fields: equal fingerprints, so dedup keeps one.
+  EXPECT_EQ(out.clicks.keys[0].key, out.clicks.keys[1].key);
+  EXPECT_EQ(out.clicks.keys[0].key, out.clicks.keys[2].key);
+  EXPECT_NE(out.conversions.keys[0].key, out.clicks.keys[0].key);
+}
+
+TEST_F(Fixture, BidRequests) {
+  RawBatch b(Stream::bid_requests);
+  using BF = BidRequestField;
+  auto row = [&](std::initializer_list<std::pair<BF, Cell>> cells) {
+    const size_t r = b.add_row(b.rows() + 1, "datum");
+    for (const auto& [f, c] : cells) b.cell(r, f) = c;
+  };
+  Cell ts;
+  ts.type = CellType::timestamp_us;
+  ts.i64 = 1716554096123000;
+  row({{BF::auction_id, str("a1")}, {BF::timestamp, ts}, {BF::device_type, integer(5)}, {BF::imp_count, integer(2)},
+       {BF::bid_floor, number(0.5)}, {BF::site_domain, str("WWW.Site.COM")}, {BF::country, str("fr")}});
+  row({{BF::timestamp, ts}});
+  row({{BF::auction_id, str("a3")}, {BF::timestamp, integer(1716554096)}, {BF::user_agent, str("AhrefsBot/7.0")}});
+  Validator v(dims, options);
+  v.process(b, "/data/b.avro", out);
+  ASSERT_EQ(out.bid_requests.rows.rows(), 1u);
+  const TableBuffer& t = out.bid_requests.rows;
+  EXPECT_EQ(t.data<std::string_view>(col::bid_device_type)[0], "tablet");
+  EXPECT_EQ(t.data<std::string_view>(col::bid_site_domain)[0], "site.com");
+  EXPECT_EQ(t.data<std::string_view>(col::bid_country)[0], "FR");
+  EXPECT_EQ(t.data<int32_t>(col::bid_imp_count)[0], 2);
+  EXPECT_EQ(t.data<int64_t>(col::bid_event_time)[0], 1716554096123000);
+  ASSERT_EQ(out.rejects.rows.rows(), 2u);
+  EXPECT_EQ(reject_reason(0), "missing_field");
+  EXPECT_EQ(reject_reason(1), "bot_user_agent");
+  EXPECT_EQ(out.rejects.keys[1].space, KeySpace::filtered_bid_requests);
+}
+
+}  // namespace
+}  // namespace advx
