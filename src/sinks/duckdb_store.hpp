@@ -41,24 +41,31 @@ class DuckDbStore {
   // CREATE TABLE IF NOT EXISTS for every table of tables::kAll (with column comments).
   void ensure_schema();
 
+  // Use these, not execute("BEGIN"), so the store knows when appended rows may stay buffered.
   void begin();
   void commit();
   void rollback();
 
-  // Appends the selected rows of `slice` to its table. Throws StoreError.
+  // Appends the selected rows of `slice` to its table. Throws StoreError. Inside begin()/commit() rows are
+  // buffered per table and reach the transaction at commit() or before the next other statement; a failure
+  // leaves the transaction for the caller to roll back. Outside a transaction a slice commits whole or not
+  // at all.
   void append(const TableSlice& slice);
 
   // Runs SQL that returns no rows we need. Throws StoreError with DuckDB's message.
   void execute(std::string_view sql);
 
-  // Runs a query and renders every value as text.
+  // Runs a query and renders every value as text, as DuckDB's VARCHAR cast would (TIMESTAMPTZ in UTC).
+  // Nested types (LIST, STRUCT, MAP, ...) are refused with a hint to cast them to VARCHAR.
   QueryResult query(std::string_view sql);
 
-  // advx sql: refuses anything but read-only statements (SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE, read-only
-  // PRAGMAs) with a StoreError saying which statement type was refused.
+  // advx sql: refuses anything but read-only statements (SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE,
+  // read-only PRAGMAs) with a StoreError saying which statement type was refused. Several statements may be
+  // given; all are checked before any runs, and the last one's result is returned.
   QueryResult query_read_only(std::string_view sql);
 
   // Streams the dedup state table: fn(stream, key_hi, key_lo, event_time_us, payload_hash) per row.
+  // fn must not use the store while the scan runs.
   void scan_dedup_state(const std::function<void(uint8_t, uint64_t, uint64_t, int64_t, uint64_t)>& fn);
 
   // Replaces a dimension table's content (inside the current transaction if one is open).

@@ -1,0 +1,502 @@
+#include "sinks/duckdb_text.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string_view>
+
+namespace advx::duckdb_text {
+namespace {
+
+using i128 = __int128;
+using u128 = unsigned __int128;
+
+constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
+constexpr int64_t kNanosPerDay = 86'400'000'000'000LL;
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+void append_u128(u128 v, std::string& out) {
+  char buf[40];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = static_cast<char>('0' + static_cast<int>(v % 10));
+    v /= 10;
+  } while (v != 0);
+  out.append(p, buf + sizeof buf - p);
+}
+
+void append_i128(i128 v, std::string& out) {
+  if (v < 0) {
+    out += '-';
+    append_u128(static_cast<u128>(0) - static_cast<u128>(v), out);
+  } else {
+    append_u128(static_cast<u128>(v), out);
+  }
+}
+
+template <class T>
+void append_int(T v, std::string& out) {
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+void append_padded(int64_t v, int width, std::string& out) {
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  for (int n = static_cast<int>(res.ptr - buf); n < width; ++n) out += '0';
+  out.append(buf, res.ptr);
+}
+
+// DuckDB prints floats as {fmt} does: shortest round-trip digits, fixed notation for exponents -4..15
+// (with ".0" on whole numbers), scientific with a two-digit exponent otherwise.
+template <class F>
+void append_float(F v, std::string& out) {
+  if (std::isnan(v)) {
+    out += "nan";
+    return;
+  }
+  if (std::isinf(v)) {
+    out += v < 0 ? "-inf" : "inf";
+    return;
+  }
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string_view s(buf, static_cast<size_t>(res.ptr - buf));
+  if (s.front() == '-') {
+    out += '-';
+    s.remove_prefix(1);
+  }
+  size_t e_pos = s.find('e');
+  std::string digits;
+  for (char c : s.substr(0, e_pos)) {
+    if (c != '.') digits += c;
+  }
+  int exp = std::atoi(std::string(s.substr(e_pos + 1)).c_str());
+  if (exp < -4 || exp >= 16) {
+    out += digits[0];
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
+    out += exp < 0 ? "e-" : "e+";
+    append_padded(std::abs(exp), 2, out);
+  } else if (exp >= 0) {
+    size_t int_len = static_cast<size_t>(exp) + 1;
+    if (digits.size() <= int_len) {
+      out += digits;
+      out.append(int_len - digits.size(), '0');
+      out += ".0";
+    } else {
+      out.append(digits, 0, int_len);
+      out += '.';
+      out.append(digits, int_len);
+    }
+  } else {
+    out += "0.";
+    out.append(static_cast<size_t>(-exp - 1), '0');
+    out += digits;
+  }
+}
+
+void append_decimal(i128 v, uint8_t scale, std::string& out) {
+  if (scale == 0) {
+    append_i128(v, out);
+    return;
+  }
+  if (v < 0) out += '-';
+  std::string digits;
+  append_u128(v < 0 ? static_cast<u128>(0) - static_cast<u128>(v) : static_cast<u128>(v), digits);
+  if (digits.size() <= scale) digits.insert(0, scale + 1 - digits.size(), '0');
+  out.append(digits, 0, digits.size() - scale);
+  out += '.';
+  out.append(digits, digits.size() - scale);
+}
+
+// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
+void append_date(int64_t days, std::string& out) {
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t year = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  year += month <= 2;
+  bool bc = year <= 0;
+  append_padded(bc ? 1 - year : year, 4, out);
+  out += '-';
+  append_padded(month, 2, out);
+  out += '-';
+  append_padded(day, 2, out);
+  if (bc) out += " (BC)";
+}
+
+// HH:MM:SS[.fff] from units of 10^-frac_digits seconds, trailing zeros trimmed. Hours are not wrapped,
+// so intervals longer than a day print as DuckDB prints them.
+void append_time(int64_t units, int frac_digits, std::string& out) {
+  int64_t per_second = 1;
+  for (int i = 0; i < frac_digits; ++i) per_second *= 10;
+  int64_t secs = units / per_second;
+  int64_t frac = units % per_second;
+  append_padded(secs / 3600, 2, out);
+  out += ':';
+  append_padded(secs / 60 % 60, 2, out);
+  out += ':';
+  append_padded(secs % 60, 2, out);
+  if (frac != 0) {
+    std::string f;
+    append_padded(frac, frac_digits, f);
+    while (f.back() == '0') f.pop_back();
+    out += '.';
+    out += f;
+  }
+}
+
+void append_timestamp(int64_t units, int64_t units_per_day, int frac_digits, std::string& out) {
+  if (units == std::numeric_limits<int64_t>::max()) {
+    out += "infinity";
+    return;
+  }
+  if (units == -std::numeric_limits<int64_t>::max()) {
+    out += "-infinity";
+    return;
+  }
+  int64_t days = floor_div(units, units_per_day);
+  append_date(days, out);
+  out += ' ';
+  append_time(units - days * units_per_day, frac_digits, out);
+}
+
+void append_unit(int64_t n, const char* unit, std::string& out) {
+  if (!out.empty()) out += ' ';
+  append_int(n, out);
+  out += ' ';
+  out += unit;
+  if (n != 1 && n != -1) out += 's';
+}
+
+void append_interval(const duckdb_interval& iv, std::string& out) {
+  std::string s;
+  int32_t years = iv.months / 12;
+  int32_t months = iv.months - years * 12;
+  if (years != 0) append_unit(years, "year", s);
+  if (months != 0) append_unit(months, "month", s);
+  if (iv.days != 0) append_unit(iv.days, "day", s);
+  if (iv.micros != 0) {
+    if (!s.empty()) s += ' ';
+    int64_t micros = iv.micros;
+    if (micros < 0) {
+      s += '-';
+      micros = -micros;
+    }
+    append_time(micros, 6, s);
+  }
+  if (s.empty()) s = "00:00:00";
+  out += s;
+}
+
+void append_uuid(const duckdb_hugeint& h, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t hi = static_cast<uint64_t>(h.upper) ^ (uint64_t{1} << 63);  // DuckDB flips the top bit to sort
+  uint64_t lo = h.lower;
+  char buf[36];
+  int pos = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) buf[pos++] = '-';
+    uint64_t word = i < 16 ? hi : lo;
+    int shift = 60 - 4 * (i % 16);
+    buf[pos++] = kHex[(word >> shift) & 0xF];
+  }
+  out.append(buf, sizeof buf);
+}
+
+std::string_view string_of(const duckdb_string_t* s) {
+  auto* mutable_s = const_cast<duckdb_string_t*>(s);
+  return {duckdb_string_t_data(mutable_s), duckdb_string_t_length(*mutable_s)};
+}
+
+// DuckDB's BLOB text: printable ASCII as is, everything else (and quotes, backslash) as \xHH.
+void append_blob(std::string_view b, std::string& out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : b) {
+    if (c >= 32 && c <= 126 && c != '\\' && c != '\'' && c != '"') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+}
+
+i128 hugeint_value(const duckdb_hugeint& h) {
+  return static_cast<i128>((static_cast<u128>(static_cast<uint64_t>(h.upper)) << 64) | h.lower);
+}
+
+const char* simple_type_name(duckdb_type id) {
+  switch (id) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT:
+      return "TINYINT";
+    case DUCKDB_TYPE_SMALLINT:
+      return "SMALLINT";
+    case DUCKDB_TYPE_INTEGER:
+      return "INTEGER";
+    case DUCKDB_TYPE_BIGINT:
+      return "BIGINT";
+    case DUCKDB_TYPE_UTINYINT:
+      return "UTINYINT";
+    case DUCKDB_TYPE_USMALLINT:
+      return "USMALLINT";
+    case DUCKDB_TYPE_UINTEGER:
+      return "UINTEGER";
+    case DUCKDB_TYPE_UBIGINT:
+      return "UBIGINT";
+    case DUCKDB_TYPE_HUGEINT:
+      return "HUGEINT";
+    case DUCKDB_TYPE_UHUGEINT:
+      return "UHUGEINT";
+    case DUCKDB_TYPE_FLOAT:
+      return "FLOAT";
+    case DUCKDB_TYPE_DOUBLE:
+      return "DOUBLE";
+    case DUCKDB_TYPE_VARCHAR:
+      return "VARCHAR";
+    case DUCKDB_TYPE_BLOB:
+      return "BLOB";
+    case DUCKDB_TYPE_DATE:
+      return "DATE";
+    case DUCKDB_TYPE_TIME:
+      return "TIME";
+    case DUCKDB_TYPE_TIME_NS:
+      return "TIME_NS";
+    case DUCKDB_TYPE_TIME_TZ:
+      return "TIME WITH TIME ZONE";
+    case DUCKDB_TYPE_TIMESTAMP:
+      return "TIMESTAMP";
+    case DUCKDB_TYPE_TIMESTAMP_S:
+      return "TIMESTAMP_S";
+    case DUCKDB_TYPE_TIMESTAMP_MS:
+      return "TIMESTAMP_MS";
+    case DUCKDB_TYPE_TIMESTAMP_NS:
+      return "TIMESTAMP_NS";
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      return "TIMESTAMP WITH TIME ZONE";
+    case DUCKDB_TYPE_INTERVAL:
+      return "INTERVAL";
+    case DUCKDB_TYPE_UUID:
+      return "UUID";
+    case DUCKDB_TYPE_ENUM:
+      return "ENUM";
+    case DUCKDB_TYPE_LIST:
+      return "LIST";
+    case DUCKDB_TYPE_STRUCT:
+      return "STRUCT";
+    case DUCKDB_TYPE_MAP:
+      return "MAP";
+    case DUCKDB_TYPE_ARRAY:
+      return "ARRAY";
+    case DUCKDB_TYPE_UNION:
+      return "UNION";
+    case DUCKDB_TYPE_BIT:
+      return "BIT";
+    case DUCKDB_TYPE_BIGNUM:
+      return "BIGNUM";
+    case DUCKDB_TYPE_SQLNULL:
+      return "NULL";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+}  // namespace
+
+ColumnText describe_column(duckdb_logical_type type) {
+  ColumnText col;
+  col.id = duckdb_get_type_id(type);
+  col.type_name = simple_type_name(col.id);
+  switch (col.id) {
+    case DUCKDB_TYPE_DECIMAL: {
+      col.internal = duckdb_decimal_internal_type(type);
+      col.scale = duckdb_decimal_scale(type);
+      col.type_name =
+          "DECIMAL(" + std::to_string(duckdb_decimal_width(type)) + "," + std::to_string(col.scale) + ")";
+      break;
+    }
+    case DUCKDB_TYPE_ENUM: {
+      col.internal = duckdb_enum_internal_type(type);
+      uint32_t n = duckdb_enum_dictionary_size(type);
+      col.enum_values.reserve(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        char* v = duckdb_enum_dictionary_value(type, i);
+        col.enum_values.emplace_back(v ? v : "");
+        duckdb_free(v);
+      }
+      if (char* alias = duckdb_logical_type_get_alias(type)) {
+        col.type_name = alias;
+        duckdb_free(alias);
+      }
+      break;
+    }
+    case DUCKDB_TYPE_LIST:
+    case DUCKDB_TYPE_STRUCT:
+    case DUCKDB_TYPE_MAP:
+    case DUCKDB_TYPE_ARRAY:
+    case DUCKDB_TYPE_UNION:
+    case DUCKDB_TYPE_BIT:
+    case DUCKDB_TYPE_BIGNUM:
+    case DUCKDB_TYPE_TIME_TZ:
+    case DUCKDB_TYPE_INVALID:
+    case DUCKDB_TYPE_ANY:
+      col.supported = false;
+      break;
+    default:
+      break;
+  }
+  if (std::strcmp(simple_type_name(col.id), "UNKNOWN") == 0 && col.id != DUCKDB_TYPE_DECIMAL) {
+    col.supported = false;
+  }
+  return col;
+}
+
+void render(const ColumnText& col, const void* data, idx_t row, std::string& out) {
+  switch (col.id) {
+    case DUCKDB_TYPE_BOOLEAN:
+      out += static_cast<const bool*>(data)[row] ? "true" : "false";
+      return;
+    case DUCKDB_TYPE_TINYINT:
+      append_int(static_cast<const int8_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_SMALLINT:
+      append_int(static_cast<const int16_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_INTEGER:
+      append_int(static_cast<const int32_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_BIGINT:
+      append_int(static_cast<const int64_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_UTINYINT:
+      append_int(static_cast<const uint8_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_USMALLINT:
+      append_int(static_cast<const uint16_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_UINTEGER:
+      append_int(static_cast<const uint32_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_UBIGINT:
+      append_int(static_cast<const uint64_t*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_HUGEINT:
+      append_i128(hugeint_value(static_cast<const duckdb_hugeint*>(data)[row]), out);
+      return;
+    case DUCKDB_TYPE_UHUGEINT: {
+      const auto& h = static_cast<const duckdb_uhugeint*>(data)[row];
+      append_u128((static_cast<u128>(h.upper) << 64) | h.lower, out);
+      return;
+    }
+    case DUCKDB_TYPE_FLOAT:
+      append_float(static_cast<const float*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_DOUBLE:
+      append_float(static_cast<const double*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_DECIMAL: {
+      i128 v = 0;
+      switch (col.internal) {
+        case DUCKDB_TYPE_SMALLINT:
+          v = static_cast<const int16_t*>(data)[row];
+          break;
+        case DUCKDB_TYPE_INTEGER:
+          v = static_cast<const int32_t*>(data)[row];
+          break;
+        case DUCKDB_TYPE_BIGINT:
+          v = static_cast<const int64_t*>(data)[row];
+          break;
+        default:
+          v = hugeint_value(static_cast<const duckdb_hugeint*>(data)[row]);
+          break;
+      }
+      append_decimal(v, col.scale, out);
+      return;
+    }
+    case DUCKDB_TYPE_VARCHAR:
+      out += string_of(static_cast<const duckdb_string_t*>(data) + row);
+      return;
+    case DUCKDB_TYPE_BLOB:
+      append_blob(string_of(static_cast<const duckdb_string_t*>(data) + row), out);
+      return;
+    case DUCKDB_TYPE_DATE: {
+      int32_t days = static_cast<const int32_t*>(data)[row];
+      if (days == std::numeric_limits<int32_t>::max()) {
+        out += "infinity";
+      } else if (days == -std::numeric_limits<int32_t>::max()) {
+        out += "-infinity";
+      } else {
+        append_date(days, out);
+      }
+      return;
+    }
+    case DUCKDB_TYPE_TIME:
+      append_time(static_cast<const int64_t*>(data)[row], 6, out);
+      return;
+    case DUCKDB_TYPE_TIME_NS:
+      append_time(static_cast<const int64_t*>(data)[row], 9, out);
+      return;
+    case DUCKDB_TYPE_TIMESTAMP:
+      append_timestamp(static_cast<const int64_t*>(data)[row], kMicrosPerDay, 6, out);
+      return;
+    case DUCKDB_TYPE_TIMESTAMP_TZ: {
+      // Rendered in UTC; DuckDB would use its TimeZone setting (UTC unless the user changes it).
+      int64_t us = static_cast<const int64_t*>(data)[row];
+      append_timestamp(us, kMicrosPerDay, 6, out);
+      if (us != std::numeric_limits<int64_t>::max() && us != -std::numeric_limits<int64_t>::max())
+        out += "+00";
+      return;
+    }
+    case DUCKDB_TYPE_TIMESTAMP_NS:
+      append_timestamp(static_cast<const int64_t*>(data)[row], kNanosPerDay, 9, out);
+      return;
+    case DUCKDB_TYPE_TIMESTAMP_MS:
+      append_timestamp(static_cast<const int64_t*>(data)[row], 86'400'000LL, 3, out);
+      return;
+    case DUCKDB_TYPE_TIMESTAMP_S:
+      append_timestamp(static_cast<const int64_t*>(data)[row], 86'400LL, 0, out);
+      return;
+    case DUCKDB_TYPE_INTERVAL:
+      append_interval(static_cast<const duckdb_interval*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_UUID:
+      append_uuid(static_cast<const duckdb_hugeint*>(data)[row], out);
+      return;
+    case DUCKDB_TYPE_ENUM: {
+      uint64_t idx = 0;
+      switch (col.internal) {
+        case DUCKDB_TYPE_UTINYINT:
+          idx = static_cast<const uint8_t*>(data)[row];
+          break;
+        case DUCKDB_TYPE_USMALLINT:
+          idx = static_cast<const uint16_t*>(data)[row];
+          break;
+        default:
+          idx = static_cast<const uint32_t*>(data)[row];
+          break;
+      }
+      if (idx < col.enum_values.size()) out += col.enum_values[idx];
+      return;
+    }
+    default:
+      return;  // describe_column marked it unsupported; callers refuse such columns first
+  }
+}
+
+}  // namespace advx::duckdb_text

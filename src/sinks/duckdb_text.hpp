@@ -1,0 +1,26 @@
+// Text of DuckDB values read straight from result vectors, written the way DuckDB's own VARCHAR cast
+// writes them (so `advx sql` shows what the DuckDB CLI shows). Internal to the sinks module.
+#pragma once
+#include <duckdb.h>
+
+#include <string>
+#include <vector>
+
+namespace advx::duckdb_text {
+
+// What render() needs to know about one result column, looked up once per column, not per value.
+struct ColumnText {
+  duckdb_type id = DUCKDB_TYPE_INVALID;
+  duckdb_type internal = DUCKDB_TYPE_INVALID;  // storage of DECIMAL and ENUM values
+  uint8_t scale = 0;                           // DECIMAL
+  std::vector<std::string> enum_values;        // ENUM dictionary
+  std::string type_name;                       // as DuckDB spells it, e.g. "DECIMAL(18,3)"
+  bool supported = true;                       // nested types (LIST, STRUCT, ...) are not rendered
+};
+
+ColumnText describe_column(duckdb_logical_type type);
+
+// Appends the text of `row` of a flat vector's data; the caller has checked that the row is valid.
+void render(const ColumnText& col, const void* data, idx_t row, std::string& out);
+
+}  // namespace advx::duckdb_text
