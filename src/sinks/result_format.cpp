@@ -180,7 +180,10 @@ std::string format_table(const QueryResult& result) {
     out += '\n';
     for (size_t r = 1; r < cells.size(); ++r) emit_row(cells[r]);
   }
-  out += "(" + std::to_string(nrows) + (nrows == 1 ? " row)\n" : " rows)\n");
+  // Appended piece by piece: GCC 12 reports a false -Wrestrict on "(" + std::to_string(n) at -O3.
+  out += '(';
+  out += std::to_string(nrows);
+  out += nrows == 1 ? " row)\n" : " rows)\n";
   return out;
 }
 
