@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 // `advx gen`: determinism, an exact manifest, and the funnel the SPEC describes.
 #include "gen/generator.hpp"
 
@@ -104,7 +106,7 @@ AvroStats read_avro(const fs::path& p) {
 class GenRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / "advx_gen_test_50k");
+    dir_ = new fs::path(fs::temp_directory_path() / ("advx_gen_test_50k_" + std::to_string(getpid())));
     result_ = new advx::gen::GenResult(run_gen(*dir_, 50000, 3));
     const std::string m = slurp(*dir_ / "_manifest.json");
     manifest_ = new simdjson::padded_string(m);
@@ -236,8 +238,8 @@ TEST_F(GenRun, DimensionsCoverTheCreatives) {
 }
 
 TEST(Gen, SameSeedSameBytes) {
-  const fs::path a = fs::temp_directory_path() / "advx_gen_test_det_a";
-  const fs::path b = fs::temp_directory_path() / "advx_gen_test_det_b";
+  const fs::path a = fs::temp_directory_path() / ("advx_gen_test_det_a_" + std::to_string(getpid()));
+  const fs::path b = fs::temp_directory_path() / ("advx_gen_test_det_b_" + std::to_string(getpid()));
   run_gen(a, 3000, 2);
   run_gen(b, 3000, 2);
   for (const char* sub : {"impressions", "clicks_conversions", "bid_requests", "dims"}) {
@@ -246,7 +248,7 @@ TEST(Gen, SameSeedSameBytes) {
     for (size_t i = 0; i < fa.size(); ++i) EXPECT_TRUE(slurp(fa[i]) == slurp(fb[i])) << fa[i];
   }
   EXPECT_EQ(slurp(a / "_manifest.json"), slurp(b / "_manifest.json"));
-  const fs::path c = fs::temp_directory_path() / "advx_gen_test_det_c";
+  const fs::path c = fs::temp_directory_path() / ("advx_gen_test_det_c_" + std::to_string(getpid()));
   run_gen(c, 3000, 2, 43);
   EXPECT_NE(slurp(a / "impressions" / "part-00000.jsonl"), slurp(c / "impressions" / "part-00000.jsonl"));
   fs::remove_all(a);
@@ -267,7 +269,7 @@ TEST(Gen, StartTimeParsing) {
 }
 
 TEST(Gen, ZeroImpressionsStillWritesEveryStream) {
-  const fs::path d = fs::temp_directory_path() / "advx_gen_test_zero";
+  const fs::path d = fs::temp_directory_path() / ("advx_gen_test_zero_" + std::to_string(getpid()));
   const auto r = run_gen(d, 0, 0);
   EXPECT_EQ(r.impressions.read, 0u);
   EXPECT_TRUE(fs::exists(d / "impressions" / "part-00000.jsonl"));
