@@ -16,9 +16,21 @@ namespace fs = std::filesystem;
 
 struct IngestPipeline::Unit {
   explicit Unit(Stream s) : raw(s) {}
+  void clear() {
+    raw.clear();
+    staged.clear();
+    dedup_state.clear();
+    for (auto& k : keep) k.clear();
+    bytes = 0;
+  }
+  StagedTable* tables[5] = {&staged.rejects, &staged.impressions, &staged.clicks, &staged.conversions,
+                            &staged.bid_requests};
+
   std::vector<char> buffer;  // the input block (plus padding); RawBatch cells point into it
   RawBatch raw;
   ValidatedBatch staged;
+  std::vector<uint32_t> keep[5];  // rows of tables[i] that are new
+  TableBuffer dedup_state{tables::kDedupState};  // the keys those rows add
   uint64_t bytes = 0;
 };
 
@@ -60,6 +72,7 @@ IngestPipeline::IngestPipeline(DuckDbStore& store, const Dimensions& dims, Inges
       validator_(dims_, options_.validation),
       dedup_(options_.dedup_window_us) {
   summary_.db_path = store.path();
+  for (int i = 1; i < options_.store_workers; i++) extra_connections_.push_back(store_.another_connection());
 }
 
 IngestPipeline::~IngestPipeline() = default;
@@ -70,42 +83,40 @@ void IngestPipeline::load_state() {
   });
 }
 
-void IngestPipeline::store_table(StagedTable& t, StreamSummary& st, bool is_rejects) {
-  if (t.keys.empty()) return;
-  keep_.clear();
-  DedupCounts counts;
-  dedup_.apply(t, keep_, counts);
-  st.duplicates += counts.duplicates;
-  st.duplicate_conflicts += counts.conflicts;
-  if (keep_.empty()) return;
-  store_.append(t.rows.slice(keep_.data(), keep_.size()));
-  if (is_rejects) {
-    for (uint32_t i : keep_) st.by_reason[size_t(t.reasons[i])]++;
-    return;
-  }
-  st.stored += keep_.size();
-  const TableDef& def = t.rows.def();
-  if (&def == &tables::kImpressions) {
-    const uint8_t* unknown = t.rows.data<uint8_t>(col::imp_unknown_creative);
-    for (uint32_t i : keep_) st.unknown_creative += unknown[i];
-  } else if (&def == &tables::kClicks || &def == &tables::kConversions) {
-    const int c = &def == &tables::kClicks ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign);
-    const uint8_t* unknown = t.rows.data<uint8_t>(c);
-    for (uint32_t i : keep_) st.unknown_campaign += unknown[i];
-    (&def == &tables::kClicks ? st.stored_clicks : st.stored_conversions) += keep_.size();
-  }
-}
-
-void IngestPipeline::store_unit(Unit& u, StreamSummary& st) {
+void IngestPipeline::dedup_unit(Unit& u, StreamSummary& st) {
   st.read += u.raw.records_read();
   st.bytes += u.bytes;
   for (const auto& [k, v] : u.raw.unknown_fields) st.unknown_fields[k] += v;
-  // Rejects first: a record is one staged row, whichever table it landed in.
-  store_table(u.staged.rejects, st, true);
-  store_table(u.staged.impressions, st, false);
-  store_table(u.staged.clicks, st, false);
-  store_table(u.staged.conversions, st, false);
-  store_table(u.staged.bid_requests, st, false);
+  for (size_t i = 0; i < 5; i++) {
+    const StagedTable& t = *u.tables[i];
+    if (t.keys.empty()) continue;
+    std::vector<uint32_t>& keep = u.keep[i];
+    DedupCounts counts;
+    dedup_.apply(t, keep, counts, u.dedup_state);
+    st.duplicates += counts.duplicates;
+    st.duplicate_conflicts += counts.conflicts;
+    const TableDef& def = t.rows.def();
+    if (&def == &tables::kRejects) {
+      for (uint32_t r : keep) st.by_reason[size_t(t.reasons[r])]++;
+      continue;
+    }
+    st.stored += keep.size();
+    if (&def == &tables::kImpressions) {
+      const uint8_t* unknown = t.rows.data<uint8_t>(col::imp_unknown_creative);
+      for (uint32_t r : keep) st.unknown_creative += unknown[r];
+    } else if (&def == &tables::kClicks || &def == &tables::kConversions) {
+      const bool click = &def == &tables::kClicks;
+      const uint8_t* unknown = t.rows.data<uint8_t>(click ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign));
+      for (uint32_t r : keep) st.unknown_campaign += unknown[r];
+      (click ? st.stored_clicks : st.stored_conversions) += keep.size();
+    }
+  }
+}
+
+void IngestPipeline::store_unit(DuckDbStore& store, Unit& u) {
+  for (size_t i = 0; i < 5; i++)
+    if (!u.keep[i].empty()) store.append(u.tables[i]->rows.slice(u.keep[i].data(), u.keep[i].size()));
+  if (u.dedup_state.rows() > 0) store.append(u.dedup_state.slice());
 }
 
 bool IngestPipeline::ingest_file(const std::string& path, const std::function<void(uint64_t)>& progress) {
@@ -140,24 +151,27 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
   StreamSummary file_summary;
   file_summary.files = 1;
 
-  // Stage 1 (reader thread): read, decode, validate. Stage 2 (this thread): dedup, store.
-  constexpr size_t kUnits = 3;
+  // The reading thread decodes, validates and deduplicates; store workers append in parallel, each in a
+  // transaction of its own that commits when the file is done.
+  std::vector<DuckDbStore*> stores = {&store_};
+  for (auto& c : extra_connections_) stores.push_back(c.get());
+  const size_t workers = stores.size();
+  const size_t unit_count = workers + 2;
   std::vector<std::unique_ptr<Unit>> units;
-  Channel<Unit*> free_units(kUnits), full_units(kUnits);
-  for (size_t i = 0; i < kUnits; i++) {
+  Channel<Unit*> free_units(unit_count), full_units(unit_count + workers);
+  for (size_t i = 0; i < unit_count; i++) {
     units.push_back(std::make_unique<Unit>(stream));
     free_units.push(units.back().get());
   }
   std::string read_error;
+  std::atomic<bool> store_failed{false};  // stops reading early: nothing more will be stored
   std::thread reader([&] {
     std::vector<char> carry;  // bytes the decoder did not consume yet
     bool first_block = true;
     bool end = at_end;
-    for (;;) {
+    while (!store_failed) {
       Unit* u = free_units.pop();
-      u->raw.clear();
-      u->staged.clear();
-      u->bytes = 0;
+      u->clear();
       std::vector<char>& buf = u->buffer;
       size_t len = 0;
       if (first_block) {
@@ -191,47 +205,56 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
       carry.assign(buf.data() + consumed, buf.data() + len);
       u->bytes = consumed;
       validator_.process(u->raw, source, u->staged);
+      dedup_unit(*u, file_summary);
       if (progress) progress(src->position());
       const bool last = end && (carry.empty() || consumed == 0);
       full_units.push(u);
       if (last) break;
     }
-    full_units.push(nullptr);
+    for (size_t i = 0; i < workers; i++) full_units.push(nullptr);
   });
 
-  bool store_failed = false;
+  std::mutex error_mutex;
   std::string store_error;
-  try {
-    store_.begin();
+  auto work = [&](DuckDbStore& store) {
+    bool failed = false;
+    try {
+      store.begin();
+    } catch (const StoreError& e) {
+      failed = true;
+      store_failed = true;
+      std::lock_guard lock(error_mutex);
+      if (store_error.empty()) store_error = e.what();
+    }
     for (Unit* u; (u = full_units.pop()) != nullptr;) {
-      if (!store_failed) {
+      if (!failed) {
         try {
-          store_unit(*u, file_summary);
+          store_unit(store, *u);
         } catch (const StoreError& e) {
+          failed = true;
           store_failed = true;
-          store_error = e.what();
+          std::lock_guard lock(error_mutex);
+          if (store_error.empty()) store_error = e.what();
         }
       }
       free_units.push(u);
     }
-    reader.join();
-    if (store_failed) throw StoreError(store_error);
-    TableBuffer& state = dedup_.new_state();
-    if (state.rows() > 0) store_.append(state.slice());
-    dedup_.clear_new_state();
-    store_.commit();
-  } catch (const StoreError& e) {
-    if (reader.joinable()) {
-      // drain so the reader can finish
-      for (Unit* u; (u = full_units.pop()) != nullptr;) free_units.push(u);
-      reader.join();
+  };
+  std::vector<std::thread> extra_workers;
+  for (size_t i = 1; i < workers; i++) extra_workers.emplace_back(work, std::ref(*stores[i]));
+  work(*stores[0]);
+  for (auto& t : extra_workers) t.join();
+  reader.join();
+  if (!store_error.empty()) {
+    for (DuckDbStore* s : stores) {
+      try {
+        s->rollback();
+      } catch (const StoreError&) {
+      }
     }
-    try {
-      store_.rollback();
-    } catch (const StoreError&) {
-    }
-    throw;
+    throw StoreError(store_error);
   }
+  for (DuckDbStore* s : stores) s->commit();
 
   summary_.of(stream).merge(file_summary);
   if (!read_error.empty() || !decoder->fatal_error().empty()) {

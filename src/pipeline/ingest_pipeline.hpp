@@ -1,7 +1,10 @@
-// IngestPipeline: the batch path of SPEC 2 for files. Two stages on two threads, joined by a bounded
-// queue of work units: (1) read -> decode -> validate/standardize/filter/enrich, (2) dedup -> append to
-// the store. A unit carries its input block, the decoded RawBatch and the staged rows, so views into the
-// input stay valid until the rows are stored; units are recycled, so memory stays flat.
+// IngestPipeline: the batch path of SPEC 2 for files, in two stages joined by a bounded queue of work
+// units: (1) one thread reads, decodes, validates/standardizes/filters/enriches and deduplicates (dedup is
+// order-sensitive: the first to arrive is kept); (2) store workers, each on its own DuckDB connection and
+// transaction, append units in parallel — DuckDB's compression is the most expensive step of all. A unit
+// carries its input block, decoded RawBatch, staged rows and the dedup keys it adds, so views into the
+// input stay valid until the rows are stored, and a key is committed in the same transaction as its row.
+// Units are recycled, so memory stays flat whatever the input size.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -23,6 +26,7 @@ struct IngestOptions {
   ValidationOptions validation;
   int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4 default
   size_t block_bytes = 4 << 20;                        // input read per work unit
+  int store_workers = 2;                               // parallel appenders (connections)
 };
 
 class IngestPipeline {
@@ -43,16 +47,16 @@ class IngestPipeline {
 
  private:
   struct Unit;
-  void store_unit(Unit& u, StreamSummary& st);
-  void store_table(StagedTable& t, StreamSummary& st, bool is_rejects);
+  void dedup_unit(Unit& u, StreamSummary& st);
+  static void store_unit(DuckDbStore& store, Unit& u);
 
   DuckDbStore& store_;
+  std::vector<std::unique_ptr<DuckDbStore>> extra_connections_;
   const Dimensions& dims_;
   IngestOptions options_;
   Validator validator_;
   Deduplicator dedup_;
   IngestSummary summary_;
-  std::vector<uint32_t> keep_;
 };
 
 // Expands files and folders into the input files, in a stable order: folders recursively, sorted,

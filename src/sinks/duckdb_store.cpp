@@ -436,6 +436,7 @@ struct TableAppender {
 
 struct DuckDbStore::Impl {
   duckdb_database db = nullptr;
+  bool owns_db = true;  // false for a second connection (another_connection)
   duckdb_connection con = nullptr;
   StoreMode mode = StoreMode::read_write;
   bool in_transaction = false;
@@ -446,7 +447,7 @@ struct DuckDbStore::Impl {
   ~Impl() {
     appenders.clear();
     if (con) duckdb_disconnect(&con);  // an open transaction is rolled back
-    if (db) duckdb_close(&db);
+    if (db && owns_db) duckdb_close(&db);
   }
 
   void run(std::string_view sql) {
@@ -639,6 +640,20 @@ DuckDbStore::DuckDbStore(const std::string& path, StoreMode mode)
     impl_->con = nullptr;
     throw StoreError("cannot connect to database " + path);
   }
+}
+
+DuckDbStore::DuckDbStore(DuckDbStore& parent) : impl_(std::make_unique<Impl>()), path_(parent.path_) {
+  impl_->mode = parent.impl_->mode;
+  impl_->db = parent.impl_->db;
+  impl_->owns_db = false;
+  if (duckdb_connect(impl_->db, &impl_->con) != DuckDBSuccess) {
+    impl_->con = nullptr;
+    throw StoreError("cannot connect to database " + path_);
+  }
+}
+
+std::unique_ptr<DuckDbStore> DuckDbStore::another_connection() {
+  return std::unique_ptr<DuckDbStore>(new DuckDbStore(*this));
 }
 
 DuckDbStore::~DuckDbStore() = default;

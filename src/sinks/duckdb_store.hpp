@@ -73,7 +73,12 @@ class DuckDbStore {
 
   const std::string& path() const { return path_; }
 
+  // Another connection to the same database, with transactions of its own: for a second writer thread.
+  // This store must outlive it.
+  std::unique_ptr<DuckDbStore> another_connection();
+
  private:
+  explicit DuckDbStore(DuckDbStore& parent);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string path_;

@@ -56,7 +56,8 @@ void Deduplicator::load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t
   index_[space].insert(key_hi, uint32_t(key_lo), event_time, uint32_t(payload));
 }
 
-void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts) {
+void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts,
+                         TableBuffer& new_state) {
   const size_t n = t.keys.size();
   for (size_t i = 0; i < n; i++) {
     const DedupKey& k = t.keys[i];
@@ -64,12 +65,12 @@ void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, Dedu
     switch (index_[size_t(k.space)].check_and_insert(k.key.hi, b, k.event_time, k.payload, window_us_)) {
       case DedupIndex::Outcome::inserted: {
         keep.push_back(uint32_t(i));
-        const size_t r = new_state_.add_row();
-        new_state_.set_u8(col::dd_stream, r, uint8_t(k.space));
-        new_state_.set_u64(col::dd_key_hi, r, k.key.hi);
-        new_state_.set_u64(col::dd_key_lo, r, b);
-        new_state_.set_i64(col::dd_event_time, r, k.event_time);
-        new_state_.set_u64(col::dd_payload_hash, r, k.payload);
+        const size_t r = new_state.add_row();
+        new_state.set_u8(col::dd_stream, r, uint8_t(k.space));
+        new_state.set_u64(col::dd_key_hi, r, k.key.hi);
+        new_state.set_u64(col::dd_key_lo, r, b);
+        new_state.set_i64(col::dd_event_time, r, k.event_time);
+        new_state.set_u64(col::dd_payload_hash, r, k.payload);
         break;
       }
       case DedupIndex::Outcome::conflict: counts.conflicts++; [[fallthrough]];

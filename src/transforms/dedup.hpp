@@ -48,19 +48,16 @@ struct DedupCounts {
 
 class Deduplicator {
  public:
-  explicit Deduplicator(int64_t window_us) : window_us_(window_us), new_state_(tables::kDedupState) {}
+  explicit Deduplicator(int64_t window_us) : window_us_(window_us) {}
 
   // Loads one saved entry (see advx_dedup_state).
   void load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t event_time, uint64_t payload);
   void reserve(KeySpace space, size_t entries) { index_[size_t(space)].reserve(entries); }
 
-  // Decides for every row of `t` whether it is new; appends the kept row numbers to `keep` and counts the
-  // rest into `counts`. New keys are remembered for new_state().
-  void apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts);
-
-  // Keys added since the last clear_new_state(), as rows of advx_dedup_state.
-  TableBuffer& new_state() { return new_state_; }
-  void clear_new_state() { new_state_.clear(); }
+  // Decides for every row of `t` whether it is new; appends the kept row numbers to `keep`, counts the
+  // rest into `counts`, and appends the new keys to `new_state` (rows of advx_dedup_state), which must be
+  // stored in the same transaction as the kept rows.
+  void apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts, TableBuffer& new_state);
 
   size_t entries() const;
   size_t memory_bytes() const;
@@ -68,7 +65,6 @@ class Deduplicator {
  private:
   int64_t window_us_;
   DedupIndex index_[kKeySpaceCount];
-  TableBuffer new_state_;
 };
 
 }  // namespace advx

@@ -50,21 +50,24 @@ TEST(Deduplicator, KeepsFirstAndRecordsNewState) {
   add(3, 0, 1);
   std::vector<uint32_t> keep;
   DedupCounts counts;
-  d.apply(t, keep, counts);
+  TableBuffer state(tables::kDedupState);
+  d.apply(t, keep, counts, state);
   EXPECT_EQ(keep, (std::vector<uint32_t>{0, 1, 4}));
   EXPECT_EQ(counts.duplicates, 2u);
   EXPECT_EQ(counts.conflicts, 1u);
-  EXPECT_EQ(d.new_state().rows(), 3u);
+  EXPECT_EQ(state.rows(), 3u);
   // A second deduplicator loaded from that state sees them all as known.
   Deduplicator d2(24 * kHour);
-  const TableBuffer& s = d.new_state();
+  const TableBuffer& s = state;
   for (size_t r = 0; r < s.rows(); r++)
     d2.load(s.data<uint8_t>(col::dd_stream)[r], s.data<uint64_t>(col::dd_key_hi)[r],
             s.data<uint64_t>(col::dd_key_lo)[r], s.data<int64_t>(col::dd_event_time)[r],
             s.data<uint64_t>(col::dd_payload_hash)[r]);
   keep.clear();
   DedupCounts c2;
-  d2.apply(t, keep, c2);
+  TableBuffer state2(tables::kDedupState);
+  d2.apply(t, keep, c2, state2);
+  EXPECT_EQ(state2.rows(), 0u);
   EXPECT_TRUE(keep.empty());
   EXPECT_EQ(c2.duplicates, 5u);
   // Key spaces are separate: the same hash as a filtered record is new.
@@ -72,7 +75,7 @@ TEST(Deduplicator, KeepsFirstAndRecordsNewState) {
   f.rows.add_row();
   f.keys.push_back({{1, 42}, 0, 1, KeySpace::filtered_impressions});
   keep.clear();
-  d2.apply(f, keep, c2);
+  d2.apply(f, keep, c2, state2);
   EXPECT_EQ(keep.size(), 1u);
 }
 

@@ -116,6 +116,7 @@ TEST_F(Fixture, EnrichmentAndStandardization) {
 
 TEST_F(Fixture, RejectReasons) {
   const Cell ts = str("2026-09-01T00:00:00Z");
+  const std::string long_id(300, 'u');  // cells are views: the text must outlive the batch
   impression({{IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});  // no creative
   impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str(" ")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});
   impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, str("yesterday")},
@@ -123,7 +124,7 @@ TEST_F(Fixture, RejectReasons) {
   impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, str("2099-01-01T00:00:00Z")},
               {IF::website, str("a.com")}});
   impression({{IF::ad_creative_id, boolean(true)}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str(std::string(300, 'u'))}, {IF::timestamp, ts},
+  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str(long_id)}, {IF::timestamp, ts},
               {IF::website, str("a.com")}});
   impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
               {IF::win_price_cpm, number(-1)}});
