@@ -31,19 +31,23 @@ static_assert(named(kCreativeColumns, col::cre_height, "height"));
 TableBuffer::TableBuffer(const TableDef& def)
     : def_(&def), columns_(def.columns.size()), valid_(def.columns.size()), column_data_(def.columns.size()) {}
 
-size_t TableBuffer::add_row() {
-  const size_t row = rows_++;
+void TableBuffer::grow() {
+  capacity_ = capacity_ ? capacity_ * 2 : 1024;
   for (size_t c = 0; c < columns_.size(); c++) {
-    columns_[c].resize(rows_ * column_width(def_->columns[c].type));
-    valid_[c].push_back(0);
+    columns_[c].resize(capacity_ * column_width(def_->columns[c].type));
+    valid_[c].resize(capacity_);
   }
+}
+
+size_t TableBuffer::add_row() {
+  if (rows_ == capacity_) grow();
+  const size_t row = rows_++;
+  for (auto& v : valid_) v[row] = 0;  // the storage is reused across clear(): only validity needs resetting
   return row;
 }
 
 void TableBuffer::clear() {
   rows_ = 0;
-  for (auto& c : columns_) c.clear();
-  for (auto& v : valid_) v.clear();
   arena_.clear();
 }
 

@@ -40,12 +40,12 @@ class TableBuffer {
   void clear();
 
   // Setters by column index; the value's type must match the column's (checked in debug builds).
-  void set_str(int col, size_t row, std::string_view v) { set_raw(col, row, &v, sizeof v); }
-  void set_i64(int col, size_t row, int64_t v) { set_raw(col, row, &v, sizeof v); }
-  void set_u64(int col, size_t row, uint64_t v) { set_raw(col, row, &v, sizeof v); }
-  void set_f64(int col, size_t row, double v) { set_raw(col, row, &v, sizeof v); }
-  void set_i32(int col, size_t row, int32_t v) { set_raw(col, row, &v, sizeof v); }
-  void set_u8(int col, size_t row, uint8_t v) { set_raw(col, row, &v, sizeof v); }
+  void set_str(int col, size_t row, std::string_view v) { set(col, row, v); }
+  void set_i64(int col, size_t row, int64_t v) { set(col, row, v); }
+  void set_u64(int col, size_t row, uint64_t v) { set(col, row, v); }
+  void set_f64(int col, size_t row, double v) { set(col, row, v); }
+  void set_i32(int col, size_t row, int32_t v) { set(col, row, v); }
+  void set_u8(int col, size_t row, uint8_t v) { set(col, row, v); }
   void set_bool(int col, size_t row, bool v) { set_u8(col, row, v ? 1 : 0); }
   // A string that must outlive the input buffer it points into (e.g. a rewritten value): copied.
   void set_owned_str(int col, size_t row, std::string_view v) { set_str(col, row, arena_.copy(v)); }
@@ -63,13 +63,18 @@ class TableBuffer {
   TableSlice slice(const uint32_t* sel = nullptr, size_t sel_count = 0);
 
  private:
-  void set_raw(int col, size_t row, const void* v, size_t n) {
-    std::memcpy(columns_[size_t(col)].data() + row * n, v, n);
+  // The size is a compile-time constant, so the copy is a plain store, not a memmove call per cell.
+  template <class T>
+  [[gnu::always_inline]] void set(int col, size_t row, const T& v) {
+    std::memcpy(columns_[size_t(col)].data() + row * sizeof(T), &v, sizeof(T));
     valid_[size_t(col)][row] = 1;
   }
 
+  void grow();
+
   const TableDef* def_;
   size_t rows_ = 0;
+  size_t capacity_ = 0;  // rows the columns have room for: they grow geometrically, not per row
   std::vector<std::vector<char>> columns_;
   std::vector<std::vector<uint8_t>> valid_;
   std::vector<ColumnData> column_data_;

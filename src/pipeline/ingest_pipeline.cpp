@@ -114,6 +114,7 @@ void IngestPipeline::dedup_unit(Unit& u, StreamSummary& st) {
 }
 
 void IngestPipeline::store_unit(DuckDbStore& store, Unit& u) {
+  if (getenv("ADVX_NO_STORE")) return;
   for (size_t i = 0; i < 5; i++)
     if (!u.keep[i].empty()) store.append(u.tables[i]->rows.slice(u.keep[i].data(), u.keep[i].size()));
   if (u.dedup_state.rows() > 0) store.append(u.dedup_state.slice());
@@ -254,7 +255,27 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
     }
     throw StoreError(store_error);
   }
-  for (DuckDbStore* s : stores) s->commit();
+  // Commit in parallel too: committing writes and compresses what each transaction appended.
+  std::vector<std::thread> committers;
+  std::string commit_error;
+  for (size_t i = 1; i < workers; i++) {
+    committers.emplace_back([&, i] {
+      try {
+        stores[i]->commit();
+      } catch (const StoreError& e) {
+        std::lock_guard lock(error_mutex);
+        commit_error = e.what();
+      }
+    });
+  }
+  try {
+    stores[0]->commit();
+  } catch (const StoreError& e) {
+    std::lock_guard lock(error_mutex);
+    commit_error = e.what();
+  }
+  for (auto& t : committers) t.join();
+  if (!commit_error.empty()) throw StoreError(commit_error);
 
   summary_.of(stream).merge(file_summary);
   if (!read_error.empty() || !decoder->fatal_error().empty()) {

@@ -59,7 +59,11 @@ void Deduplicator::load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t
 void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts,
                          TableBuffer& new_state) {
   const size_t n = t.keys.size();
+  // The index is far larger than the caches: fetch the slots a few keys ahead of their lookup.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < n && i < kAhead; i++) index_[size_t(t.keys[i].space)].prefetch(t.keys[i].key.hi);
   for (size_t i = 0; i < n; i++) {
+    if (i + kAhead < n) index_[size_t(t.keys[i + kAhead].space)].prefetch(t.keys[i + kAhead].key.hi);
     const DedupKey& k = t.keys[i];
     const uint32_t b = uint32_t(k.key.lo);
     switch (index_[size_t(k.space)].check_and_insert(k.key.hi, b, k.event_time, k.payload, window_us_)) {

@@ -20,6 +20,10 @@ class DedupIndex {
   // Inserts without checking (loading saved state).
   void insert(uint64_t key_a, uint32_t key_b, int64_t event_time, uint32_t payload);
   void reserve(size_t entries);
+  // A hint: the slot where `key_a` would be looked up is about to be needed.
+  void prefetch(uint64_t key_a) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[size_t(key_a) & mask_]);
+  }
 
   size_t size() const { return size_; }
   size_t memory_bytes() const { return slots_.size() * sizeof(Slot); }
@@ -52,7 +56,6 @@ class Deduplicator {
 
   // Loads one saved entry (see advx_dedup_state).
   void load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t event_time, uint64_t payload);
-  void reserve(KeySpace space, size_t entries) { index_[size_t(space)].reserve(entries); }
 
   // Decides for every row of `t` whether it is new; appends the kept row numbers to `keep`, counts the
   // rest into `counts`, and appends the new keys to `new_state` (rows of advx_dedup_state), which must be

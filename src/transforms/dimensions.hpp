@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/hash.hpp"
 #include "core/table_buffer.hpp"
 
 namespace advx {
@@ -46,12 +47,8 @@ class Dimensions {
   void fill_creative_table(TableBuffer& out) const;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   template <class T>
-  using Map = std::unordered_map<std::string, T, Hash, std::equal_to<>>;
+  using Map = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
   Map<CampaignInfo> campaigns_;
   Map<CreativeInfo> creatives_;
 };

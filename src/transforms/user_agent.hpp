@@ -6,6 +6,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/hash.hpp"
+
 namespace advx {
 
 struct UserAgentInfo {
@@ -23,13 +25,8 @@ class UserAgentCache {
   const UserAgentInfo& lookup(std::string_view ua);
 
  private:
-  // Transparent hashing: look up by string_view without building a std::string per event.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   static constexpr size_t kMaxEntries = 1 << 16;
-  std::unordered_map<std::string, UserAgentInfo, Hash, std::equal_to<>> cache_;
+  std::unordered_map<std::string, UserAgentInfo, StringHash, std::equal_to<>> cache_;
 };
 
 }  // namespace advx

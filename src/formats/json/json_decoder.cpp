@@ -218,14 +218,48 @@ std::string_view describe(error_code e) {
   }
 }
 
+// simdjson reports every root object whose last token is not its own closing '}' as
+// INCOMPLETE_ARRAY_OR_OBJECT ("document ended early"), which misdescribes `{"a":1} x` to the user. On this
+// rare path a string-aware bracket scan tells trailing content from brackets left open or mismatched.
+std::string_view describe_incomplete(std::string_view rec) {
+  int64_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < rec.size(); ++i) {
+    char c = rec[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth > 0) continue;
+      if (c == '}' && !is_blank(rec.substr(i + 1))) return "trailing content after the object";
+      break;
+    }
+  }
+  return "unclosed or mismatched brackets";
+}
+
 class JsonDecoder final : public Decoder {
  public:
   JsonDecoder() { reserve_parser(); }
 
   // A failed allocation is not fatal: iterate() allocates on demand and reports its own error.
   // (GCC ignores a (void) cast on warn_unused_result, hence the named result.)
+  // max_depth is one more than kJsonMaxDepth: On-Demand requires every open object/array's depth (root
+  // object = 1, as ours) to be < max_depth (an assertion in unoptimized builds), so with max_depth ==
+  // kJsonMaxDepth a value at exactly the limit, which validate_value accepts, aborted Debug builds.
+  // iterate() keeps it when it grows the parser.
   void reserve_parser() {
-    const simdjson::error_code ignored = parser_.allocate(kParserInitialCapacity);
+    const simdjson::error_code ignored = parser_.allocate(kParserInitialCapacity, kJsonMaxDepth + 1);
     static_cast<void>(ignored);
   }
 
@@ -414,7 +448,7 @@ class JsonDecoder final : public Decoder {
     error_code e = parse_object(rec, capacity, row, out);
     if (e) {
       out.pop_row();
-      reject(out, rec, describe(e));
+      reject(out, rec, e == simdjson::INCOMPLETE_ARRAY_OR_OBJECT ? describe_incomplete(rec) : describe(e));
     } else {
       // Counted only for records that decode, so a reject adds nothing to the counts.
       for (std::string_view key : unknown_keys_) {
