@@ -114,7 +114,6 @@ void IngestPipeline::dedup_unit(Unit& u, StreamSummary& st) {
 }
 
 void IngestPipeline::store_unit(DuckDbStore& store, Unit& u) {
-  if (getenv("ADVX_NO_STORE")) return;
   for (size_t i = 0; i < 5; i++)
     if (!u.keep[i].empty()) store.append(u.tables[i]->rows.slice(u.keep[i].data(), u.keep[i].size()));
   if (u.dedup_state.rows() > 0) store.append(u.dedup_state.slice());
