@@ -161,6 +161,8 @@ int run_ingest(const IngestArgs& a) {
   bar.finish();
 
   IngestSummary& s = pipeline.summary();
+  s.dedup_keys = pipeline.deduplicator().entries();
+  s.dedup_bytes = pipeline.deduplicator().memory_bytes();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.json) {
     std::printf("%s\n", format_summary_json(s).c_str());

@@ -157,7 +157,8 @@ std::string format_summary_json(const IngestSummary& s) {
   }
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", s.seconds);
-  out += "],\"seconds\":" + std::string(secs) + ",\"db\":\"" + json_escape(s.db_path) + "\"}";
+  out += "],\"seconds\":" + std::string(secs) + ",\"db\":\"" + json_escape(s.db_path) + "\"";
+  out += ",\"dedup_keys\":" + std::to_string(s.dedup_keys) + ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) + "}";
   return out;
 }
 
