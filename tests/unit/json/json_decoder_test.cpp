@@ -27,20 +27,28 @@ constexpr std::array<const char*, size_t(ImpressionField::count_)> kFieldNames =
 // A cell as an owned value: "type:text", plus the number for integer/number/boolean cells.
 std::string describe_cell(const Cell& c) {
   switch (c.type) {
-    case CellType::absent: return "absent";
-    case CellType::null: return "null";
-    case CellType::string: return "string:" + std::string(c.text);
-    case CellType::integer: return "integer:" + std::string(c.text) + "=" + std::to_string(c.i64);
-    case CellType::big_integer: return "big_integer:" + std::string(c.text);
+    case CellType::absent:
+      return "absent";
+    case CellType::null:
+      return "null";
+    case CellType::string:
+      return "string:" + std::string(c.text);
+    case CellType::integer:
+      return "integer:" + std::string(c.text) + "=" + std::to_string(c.i64);
+    case CellType::big_integer:
+      return "big_integer:" + std::string(c.text);
     case CellType::number: {
       std::ostringstream os;
       os.precision(17);
       os << "number:" << c.text << "=" << c.f64;
       return os.str();
     }
-    case CellType::boolean: return "boolean:" + std::string(c.text) + "=" + std::to_string(c.i64);
-    case CellType::compound: return "compound:" + std::string(c.text);
-    case CellType::timestamp_us: return "timestamp_us:" + std::to_string(c.i64);
+    case CellType::boolean:
+      return "boolean:" + std::string(c.text) + "=" + std::to_string(c.i64);
+    case CellType::compound:
+      return "compound:" + std::string(c.text);
+    case CellType::timestamp_us:
+      return "timestamp_us:" + std::to_string(c.i64);
   }
   return "?";
 }
@@ -74,8 +82,8 @@ void PrintTo(const Row& r, std::ostream* os) {
       << ::testing::PrintToString(r.cells) << "}";
 }
 void PrintTo(const Reject& r, std::ostream* os) {
-  *os << "{" << reason_name(r.reason) << " record " << r.record_no << " " << ::testing::PrintToString(r.detail)
-      << " raw=" << ::testing::PrintToString(r.raw) << "}";
+  *os << "{" << reason_name(r.reason) << " record " << r.record_no << " "
+      << ::testing::PrintToString(r.detail) << " raw=" << ::testing::PrintToString(r.raw) << "}";
 }
 
 // An exact-size heap copy followed by kInputPadding bytes, as the decoder contract promises. The padding
@@ -231,7 +239,8 @@ TEST(JsonDecoder, EveryFieldAndUnknownKeysCounted) {
                                     {"ip", "string:10.0.0.1"},
                                     {"country", "string:DE"},
                                     {"device_type", "string:mobile"}}));
-  EXPECT_EQ(r.unknown, (std::map<std::string, uint64_t, std::less<>>{{"User_ID", 1}, {"extra", 2}, {"extra2", 1}}));
+  EXPECT_EQ(r.unknown,
+            (std::map<std::string, uint64_t, std::less<>>{{"User_ID", 1}, {"extra", 2}, {"extra2", 1}}));
 }
 
 TEST(JsonDecoder, UnknownKeysOfRejectedRecordsAreNotCounted) {
@@ -333,20 +342,25 @@ TEST(JsonDecoder, ArrayBadElementIsOneRejectAndNeighboursSurvive) {
     EXPECT_EQ(j.reason, Reason::malformed_json);
     where.emplace_back(j.record_no, j.raw);
   }
-  EXPECT_EQ(where, (std::vector<std::pair<uint64_t, std::string>>{
-                       {2, "{\"user_id\":}"}, {3, "42"}, {4, "\"s\""}, {5, "[1,{\"a\":2}]"}, {6, "null"},
-                       {8, "{\"a\":1} x"}}));
+  EXPECT_EQ(where, (std::vector<std::pair<uint64_t, std::string>>{{2, "{\"user_id\":}"},
+                                                                  {3, "42"},
+                                                                  {4, "\"s\""},
+                                                                  {5, "[1,{\"a\":2}]"},
+                                                                  {6, "null"},
+                                                                  {8, "{\"a\":1} x"}}));
   for (size_t i = 1; i <= 4; ++i)
     EXPECT_EQ(r.rejects[i].detail, "element " + std::to_string(i + 2) + ": expected a JSON object");
   EXPECT_EQ(r.rejects[5].detail, "element 8: trailing content after the object");
 }
 
 TEST(JsonDecoder, ArrayEmptyElementsAndTruncation) {
-  EXPECT_EQ(decode_all("[{},]").rejects, (std::vector<Reject>{malformed("element 2: empty array element", 2, "")}));
+  EXPECT_EQ(decode_all("[{},]").rejects,
+            (std::vector<Reject>{malformed("element 2: empty array element", 2, "")}));
   Result truncated = decode_all("[{}, {\"user_id\":\"abc");
   EXPECT_EQ(truncated.rows, (std::vector<Row>{{1, "{}", {}}}));
-  EXPECT_EQ(truncated.rejects, (std::vector<Reject>{malformed("element 2: truncated (input ends inside the element)",
-                                                              2, "{\"user_id\":\"abc")}));
+  EXPECT_EQ(truncated.rejects,
+            (std::vector<Reject>{
+                malformed("element 2: truncated (input ends inside the element)", 2, "{\"user_id\":\"abc")}));
 }
 
 TEST(JsonDecoder, ArrayTrailingContentIsOneReject) {
@@ -364,7 +378,10 @@ TEST(JsonDecoder, EscapesGiveExactBytes) {
   EXPECT_EQ(one_row(R"({"user_id":"caf\u00e9","website":"\u00E9t\u00e9"})"),
             (Cells{{"user_id", "string:caf\xC3\xA9"}, {"website", "string:\xC3\xA9t\xC3\xA9"}}));
   EXPECT_EQ(one_row(R"({"user_id":"\ud83d\ude00!","website":"\u20ac\u0041"})"),
-            (Cells{{"user_id", "string:\xF0\x9F\x98\x80!"}, {"website", "string:\xE2\x82\xAC" "A"}}));
+            (Cells{{"user_id", "string:\xF0\x9F\x98\x80!"},
+                   {"website",
+                    "string:\xE2\x82\xAC"
+                    "A"}}));
   EXPECT_EQ(one_row(R"({"user_id":"","website":"\u0000"})"),
             (Cells{{"user_id", "string:"}, {"website", std::string("string:\0", 8)}}));
 }
@@ -379,7 +396,7 @@ TEST(JsonDecoder, BadStringsAreRejected) {
   EXPECT_EQ(one_reject("{\"user_id\":\"a\xFF\"}"), "line 1: invalid UTF-8");
   EXPECT_EQ(one_reject("{\"user_id\":\"\xC3\"}"), "line 1: invalid UTF-8");
   EXPECT_EQ(one_reject("{\"user_id\":\"\xED\xA0\x80\"}"), "line 1: invalid UTF-8");  // encoded surrogate
-  EXPECT_NE(one_reject("{\"user_id\":\"a\x01\"}"), "");                               // raw control char
+  EXPECT_NE(one_reject("{\"user_id\":\"a\x01\"}"), "");                              // raw control char
   EXPECT_NE(one_reject(R"({"user_id":"\q"})"), "");
   EXPECT_NE(one_reject(R"({"user_id":"\u12"})"), "");
   EXPECT_NE(one_reject(R"({"user_id":"\ud800"})"), "");  // lone surrogate
@@ -429,10 +446,11 @@ TEST(JsonDecoder, FloatsAndExponents) {
 }
 
 TEST(JsonDecoder, BadNumbersAreRejected) {
-  for (const char* bad : {R"({"user_id":01})", R"({"user_id":1.})", R"({"user_id":.5})", R"({"user_id":1e})",
-                          R"({"user_id":+1})", R"({"user_id":-})", R"({"user_id":0x10})", R"({"user_id":1.5x})",
-                          R"({"user_id":NaN})", R"({"user_id":-Infinity})", R"({"other":[01]})",
-                          R"({"user_id":0123456789012345678901234567890})", R"({"other":-})"})
+  for (const char* bad :
+       {R"({"user_id":01})", R"({"user_id":1.})", R"({"user_id":.5})", R"({"user_id":1e})",
+        R"({"user_id":+1})", R"({"user_id":-})", R"({"user_id":0x10})", R"({"user_id":1.5x})",
+        R"({"user_id":NaN})", R"({"user_id":-Infinity})", R"({"other":[01]})",
+        R"({"user_id":0123456789012345678901234567890})", R"({"other":-})"})
     EXPECT_NE(one_reject(bad), "") << bad;
 }
 
@@ -446,8 +464,10 @@ TEST(JsonDecoder, NullAndBooleans) {
 
 TEST(JsonDecoder, CompoundValuesKeepTheirExactText) {
   EXPECT_EQ(one_row(R"({"website":{"a":[1,{"b":"}]"}],"c":null} ,"user_id":[ 1, "x" ]})"),
-            (Cells{{"website", R"(compound:{"a":[1,{"b":"}]"}],"c":null})"}, {"user_id", R"(compound:[ 1, "x" ])"}}));
-  EXPECT_EQ(one_row(R"({"website":{},"user_id":[]})"), (Cells{{"website", "compound:{}"}, {"user_id", "compound:[]"}}));
+            (Cells{{"website", R"(compound:{"a":[1,{"b":"}]"}],"c":null})"},
+                   {"user_id", R"(compound:[ 1, "x" ])"}}));
+  EXPECT_EQ(one_row(R"({"website":{},"user_id":[]})"),
+            (Cells{{"website", "compound:{}"}, {"user_id", "compound:[]"}}));
   // The last value of the object.
   EXPECT_EQ(one_row("{\"website\":{\"a\":1}\t}"), (Cells{{"website", "compound:{\"a\":1}"}}));
 }
@@ -469,7 +489,8 @@ TEST(JsonDecoder, DeepNestingIsRejectedNotACrash) {
   std::string elem = "{\"user_id\":" + nested_arrays(5000) + "}";
   Result r = decode_all("[{}," + elem + ",{}]");
   EXPECT_EQ(r.rows.size(), 2u);
-  EXPECT_EQ(r.rejects, (std::vector<Reject>{malformed("element 2: nested deeper than 1024 levels", 2, elem)}));
+  EXPECT_EQ(r.rejects,
+            (std::vector<Reject>{malformed("element 2: nested deeper than 1024 levels", 2, elem)}));
 }
 
 TEST(JsonDecoder, DepthLimitIsExact) {
@@ -479,16 +500,28 @@ TEST(JsonDecoder, DepthLimitIsExact) {
   EXPECT_EQ(one_row("{\"other\":" + ok + "}"), Cells{});
   EXPECT_EQ(one_reject("{\"user_id\":" + nested_arrays(kJsonMaxDepth) + "}"),
             "line 1: nested deeper than 1024 levels");
-  EXPECT_EQ(one_reject("{\"other\":" + nested_arrays(kJsonMaxDepth) + "}"), "line 1: nested deeper than 1024 levels");
+  EXPECT_EQ(one_reject("{\"other\":" + nested_arrays(kJsonMaxDepth) + "}"),
+            "line 1: nested deeper than 1024 levels");
 }
 
 // ---- malformed records among good ones ----
 
 TEST(JsonDecoder, ExactlyTheBadLinesAreRejected) {
-  const std::vector<std::string> bad = {
-      R"({"user_id":"a"} x)",  R"({"user_id":})",  R"({"user_id":"a",})", R"({user_id:"a"})", R"({"user_id":"a"}})",
-      R"({"user_id":"a")",     R"([{"user_id":"a"}])", R"("just a string")", "42", "{\"user_id\":\"a\xFF\"}",
-      R"({"user_id" "a"})",    R"({"user_id":"a"} {"user_id":"b"})", "{\"user_id\":\"a\"}\x01", "}", "{"};
+  const std::vector<std::string> bad = {R"({"user_id":"a"} x)",
+                                        R"({"user_id":})",
+                                        R"({"user_id":"a",})",
+                                        R"({user_id:"a"})",
+                                        R"({"user_id":"a"}})",
+                                        R"({"user_id":"a")",
+                                        R"([{"user_id":"a"}])",
+                                        R"("just a string")",
+                                        "42",
+                                        "{\"user_id\":\"a\xFF\"}",
+                                        R"({"user_id" "a"})",
+                                        R"({"user_id":"a"} {"user_id":"b"})",
+                                        "{\"user_id\":\"a\"}\x01",
+                                        "}",
+                                        "{"};
   std::string input;
   Result expected;
   uint64_t line = 0;
@@ -508,7 +541,8 @@ TEST(JsonDecoder, ExactlyTheBadLinesAreRejected) {
     EXPECT_EQ(r.rejects[i].reason, Reason::malformed_json) << bad[i];
     EXPECT_EQ(r.rejects[i].record_no, 2 * i + 2) << bad[i];
     EXPECT_EQ(r.rejects[i].raw, bad[i]);
-    EXPECT_TRUE(r.rejects[i].detail.starts_with("line " + std::to_string(2 * i + 2) + ": ")) << r.rejects[i].detail;
+    EXPECT_TRUE(r.rejects[i].detail.starts_with("line " + std::to_string(2 * i + 2) + ": "))
+        << r.rejects[i].detail;
   }
   EXPECT_EQ(r.rejects[0].detail, "line 2: trailing content after the object");
   EXPECT_EQ(r.rejects[6].detail, "line 14: expected a JSON object");
@@ -531,7 +565,8 @@ const std::string kNdjsonInput =
     "\xEF\xBB\xBF" + kSeed + "\r\n\n  \r\n" +
     R"({"user_id":"caf\u00e9 \"q\" \\ \ud83d\ude00","ad_creative_id":123456789012345678901234567890,)"
     R"("website":{"a":["]",",","\"",{"b":null}]},"win_price_cpm":1.5e2,"x":[1,2]})" +
-    "\n{\"user_id\":\"a\"} x\r\n[1,2]\n{\"user_id\":\"\xE6\x97\xA5\",\"ip\":-9223372036854775809,\"country\":true}"
+    "\n{\"user_id\":\"a\"} "
+    "x\r\n[1,2]\n{\"user_id\":\"\xE6\x97\xA5\",\"ip\":-9223372036854775809,\"country\":true}"
     "\n{\"user_id\":\"unclosed}\n\t\n{\"ad_creative_id\":7,\"timestamp\":1716554096123}";
 
 const std::string kArrayInput =
@@ -564,8 +599,8 @@ TEST(JsonDecoder, ReferenceInputsDecodeAsExpected) {
   EXPECT_EQ(reject_lines, (std::vector<uint64_t>{3, 4, 5}));
   EXPECT_EQ(arr.rows[1].cells, (Cells{{"user_id", "string:caf\xC3\xA9 \"q\" ] , \\"},
                                       {"website", R"(compound:[[1,[2,"]]"]],{"c":"}"}])"}}));
-  EXPECT_EQ(arr.rows[2].cells, (Cells{{"user_id", "string:\xF0\x9F\x98\x80"},
-                                      {"ad_creative_id", "number:-12.5e-1=-1.25"}}));
+  EXPECT_EQ(arr.rows[2].cells,
+            (Cells{{"user_id", "string:\xF0\x9F\x98\x80"}, {"ad_creative_id", "number:-12.5e-1=-1.25"}}));
 }
 
 TEST(JsonDecoder, SplitAtEveryByteGivesTheSameResult) {
@@ -651,7 +686,8 @@ TEST(JsonDecoder, JsonTestSuiteConformance) {
       EXPECT_EQ(r.rows[0].raw, content) << name;
     } else if (kind == 'y') {
       EXPECT_TRUE(r.rows.empty()) << name;
-      EXPECT_EQ(r.rejects, (std::vector<Reject>{malformed("line 2: expected a JSON object", 2, content)})) << name;
+      EXPECT_EQ(r.rejects, (std::vector<Reject>{malformed("line 2: expected a JSON object", 2, content)}))
+          << name;
     } else if (kind == 'n') {
       EXPECT_TRUE(r.rows.empty()) << name << ": " << content.substr(0, 80);
       EXPECT_LE(r.rejects.size(), 1u) << name;
