@@ -151,8 +151,8 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
   StreamSummary file_summary;
   file_summary.files = 1;
 
-  // The reading thread decodes, validates and deduplicates; store workers append in parallel, each in a
-  // transaction of its own that commits when the file is done.
+  // The reading thread decodes, validates and deduplicates; store workers append in parallel, each in
+  // transactions of its own that commit every commit_rows rows and when the file is done.
   std::vector<DuckDbStore*> stores = {&store_};
   for (auto& c : extra_connections_) stores.push_back(c.get());
   const size_t workers = stores.size();
@@ -226,10 +226,17 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
       std::lock_guard lock(error_mutex);
       if (store_error.empty()) store_error = e.what();
     }
+    size_t since_commit = 0;
     for (Unit* u; (u = full_units.pop()) != nullptr;) {
       if (!failed) {
         try {
           store_unit(store, *u);
+          for (const auto& k : u->keep) since_commit += k.size();
+          if (since_commit >= options_.commit_rows) {
+            store.commit();
+            store.begin();
+            since_commit = 0;
+          }
         } catch (const StoreError& e) {
           failed = true;
           store_failed = true;

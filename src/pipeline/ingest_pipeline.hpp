@@ -27,6 +27,10 @@ struct IngestOptions {
   int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4 default
   size_t block_bytes = 4 << 20;                        // input read per work unit
   int store_workers = 2;                               // parallel appenders (connections)
+  // A worker commits after this many rows: DuckDB holds a transaction's rows in memory until it commits,
+  // so one transaction per large file would grow without bound. Every commit carries the dedup keys of its
+  // rows, so a crash between commits loses nothing and stores nothing twice (the rest is read again).
+  size_t commit_rows = 262'144;  // two DuckDB row groups
 };
 
 class IngestPipeline {
@@ -37,7 +41,7 @@ class IngestPipeline {
   // Rebuilds the dedup index from the store (dedup holds across runs).
   void load_state();
 
-  // Ingests one file in its own transaction. A file that cannot be read is recorded in the summary's
+  // Ingests one file (in transactions of at most commit_rows rows per worker). A file that cannot be read is recorded in the summary's
   // failures and returns false; records decoded before a mid-file error are kept (see docs/INGEST.md).
   // `progress` is called from the reading thread with the file position in bytes.
   bool ingest_file(const std::string& path, const std::function<void(uint64_t)>& progress = {});
