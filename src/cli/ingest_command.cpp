@@ -128,6 +128,10 @@ int run_ingest(const IngestArgs& a) {
   DuckDbStore store(a.db);
   // DuckDB caches up to 80 % of RAM by default; an ingest needs little once rows are committed, and the
   // budget of SPEC-scale runs (10M impressions under 1.5 GB) is spent better on the dedup index.
+  if (a.memory_limit.find('\'') != std::string::npos) {
+    std::fprintf(stderr, "advx ingest: --memory-limit %s is not a size\n", a.memory_limit.c_str());
+    return kExitUsage;
+  }
   store.execute("SET memory_limit = '" + a.memory_limit + "'");
   store.ensure_schema();
   Dimensions dims;
@@ -144,6 +148,7 @@ int run_ingest(const IngestArgs& a) {
 
   IngestPipeline pipeline(store, dims, options);
   pipeline.load_state();
+  pipeline.reserve_for(files);
   uint64_t total_bytes = 0;
   for (const auto& f : files) {
     std::error_code ec;

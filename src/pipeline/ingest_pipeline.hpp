@@ -30,7 +30,7 @@ struct IngestOptions {
   // A worker commits after this many rows: DuckDB holds a transaction's rows in memory until it commits,
   // so one transaction per large file would grow without bound. Every commit carries the dedup keys of its
   // rows, so a crash between commits loses nothing and stores nothing twice (the rest is read again).
-  size_t commit_rows = 262'144;  // two DuckDB row groups
+  size_t commit_rows = 1'000'000;  // each DuckDB commit costs: 262,144 made ingest 40 % slower
 };
 
 class IngestPipeline {
@@ -40,6 +40,9 @@ class IngestPipeline {
 
   // Rebuilds the dedup index from the store (dedup holds across runs).
   void load_state();
+  // Sizes the dedup index for the files about to be read, estimating their records from their sizes, so
+  // that it is not rehashed midway (a rehash briefly holds the old and the new index).
+  void reserve_for(const std::vector<std::string>& files);
 
   // Ingests one file (in transactions of at most commit_rows rows per worker). A file that cannot be read is recorded in the summary's
   // failures and returns false; records decoded before a mid-file error are kept (see docs/INGEST.md).

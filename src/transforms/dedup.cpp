@@ -1,50 +1,72 @@
 #include "transforms/dedup.hpp"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace advx {
 namespace {
-// Slot a == 0 && b == 0 marks an empty slot; the one key hashing there is moved aside.
-inline void avoid_empty_marker(uint64_t& a, uint32_t b) {
-  if (a == 0 && b == 0) a = 1;
-}
 inline uint64_t abs_diff(int64_t x, int64_t y) { return x > y ? uint64_t(x) - uint64_t(y) : uint64_t(y) - uint64_t(x); }
+
+// Bit i set when control byte i of the group equals `v`.
+inline uint32_t match(const uint8_t* group, uint8_t v) {
+#ifdef __SSE2__
+  const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(group));
+  return uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(c, _mm_set1_epi8(char(v)))));
+#else
+  uint32_t m = 0;
+  for (int i = 0; i < 16; i++) m |= uint32_t(group[i] == v) << i;
+  return m;
+#endif
+}
 }  // namespace
 
 void DedupIndex::reserve(size_t entries) {
-  while (double(entries) > double(slots_.size()) * kMaxLoad) grow();
+  const size_t groups = size_t(double(entries) / (kMaxLoad * kGroup)) + 1;
+  if (groups > groups_) resize(groups);
 }
 
-void DedupIndex::grow() {
-  std::vector<Slot> old = std::move(slots_);
-  const size_t cap = old.empty() ? 1024 : old.size() * 2;
-  slots_.assign(cap, Slot{0, 0, 0, 0});
-  mask_ = cap - 1;
-  for (const Slot& s : old)
-    if (s.a != 0 || s.b != 0) place(s);
+void DedupIndex::resize(size_t groups) {
+  std::vector<Slot> old_slots = std::move(slots_);
+  std::vector<uint8_t> old_ctrl = std::move(ctrl_);
+  groups_ = groups;
+  slots_.assign(groups * kGroup, Slot{0, 0, 0, 0});
+  ctrl_.assign(groups * kGroup, kEmpty);
+  for (size_t i = 0; i < old_ctrl.size(); i++)
+    if (old_ctrl[i] != kEmpty) place(old_slots[i]);
 }
 
 void DedupIndex::place(const Slot& s) {
-  size_t i = size_t(s.a) & mask_;  // the hash is uniform: its low bits are a fine bucket index
-  while (slots_[i].a != 0 || slots_[i].b != 0) i = (i + 1) & mask_;
-  slots_[i] = s;
+  // No entry is ever removed, so the first empty slot along the probe sequence is where a key belongs.
+  for (size_t g = group_of(s.a);; g = g + 1 == groups_ ? 0 : g + 1) {
+    const uint32_t empty = match(&ctrl_[g * kGroup], kEmpty);
+    if (empty) {
+      const size_t i = g * kGroup + size_t(__builtin_ctz(empty));
+      ctrl_[i] = tag_of(s.b);
+      slots_[i] = s;
+      return;
+    }
+  }
 }
 
 void DedupIndex::insert(uint64_t a, uint32_t b, int64_t event_time, uint32_t payload) {
-  avoid_empty_marker(a, b);
-  if (double(size_ + 1) > double(slots_.size()) * kMaxLoad) grow();
+  if (double(size_ + 1) > double(groups_ * kGroup) * kMaxLoad) resize(groups_ < 64 ? 64 : groups_ + groups_ / 2);
   place({a, b, payload, event_time});
   size_++;
 }
 
 DedupIndex::Outcome DedupIndex::check_and_insert(uint64_t a, uint32_t b, int64_t event_time, uint32_t payload,
                                                  int64_t window_us) {
-  avoid_empty_marker(a, b);
-  if (!slots_.empty()) {
-    size_t i = size_t(a) & mask_;
-    while (slots_[i].a != 0 || slots_[i].b != 0) {
-      const Slot& s = slots_[i];
-      if (s.a == a && s.b == b && abs_diff(s.event_time, event_time) <= uint64_t(window_us))
-        return s.payload == payload ? Outcome::duplicate : Outcome::conflict;
-      i = (i + 1) & mask_;
+  if (groups_ > 0) {
+    const uint8_t tag = tag_of(b);
+    for (size_t g = group_of(a);; g = g + 1 == groups_ ? 0 : g + 1) {
+      const uint8_t* ctrl = &ctrl_[g * kGroup];
+      for (uint32_t m = match(ctrl, tag); m; m &= m - 1) {
+        const Slot& s = slots_[g * kGroup + size_t(__builtin_ctz(m))];
+        if (s.a == a && s.b == b && abs_diff(s.event_time, event_time) <= uint64_t(window_us))
+          return s.payload == payload ? Outcome::duplicate : Outcome::conflict;
+      }
+      if (match(ctrl, kEmpty)) break;  // the probe sequence of this key ends here
     }
   }
   insert(a, b, event_time, payload);

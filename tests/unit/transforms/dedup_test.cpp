@@ -20,7 +20,7 @@ TEST(DedupIndex, WindowAndConflicts) {
   // both entries of the key are found
   EXPECT_EQ(ix.check_and_insert(7, 1, 47 * kHour, 100, 24 * kHour), O::duplicate);
   EXPECT_EQ(ix.check_and_insert(7, 2, 0, 100, 24 * kHour), O::inserted);  // other key
-  EXPECT_EQ(ix.check_and_insert(0, 0, 0, 1, 24 * kHour), O::inserted);    // the empty-slot marker's key
+  EXPECT_EQ(ix.check_and_insert(0, 0, 0, 1, 24 * kHour), O::inserted);  // an all-zero key is a key like any other
   EXPECT_EQ(ix.check_and_insert(0, 0, 0, 1, 24 * kHour), O::duplicate);
 }
 
@@ -32,8 +32,24 @@ TEST(DedupIndex, ManyKeysSurviveGrowth) {
   for (auto [a, b] : keys) ASSERT_EQ(ix.check_and_insert(a, b, 5, 9, 1), DedupIndex::Outcome::inserted);
   for (auto [a, b] : keys) ASSERT_EQ(ix.check_and_insert(a, b, 5, 9, 1), DedupIndex::Outcome::duplicate);
   EXPECT_EQ(ix.size(), keys.size());
-  // 24-byte slots at a load factor between 0.4 and 0.8
-  EXPECT_LE(ix.memory_bytes(), keys.size() * 60);
+  // 25 bytes a slot (with its control byte) at a load between 0.58 and 0.875
+  EXPECT_LE(ix.memory_bytes(), keys.size() * 44);
+}
+
+TEST(DedupIndex, ReservedIndexHoldsItsKeysCompactly) {
+  DedupIndex ix;
+  ix.reserve(100000);
+  const size_t reserved = ix.memory_bytes();
+  std::mt19937_64 rng(2);
+  for (int i = 0; i < 100000; i++) ASSERT_EQ(ix.check_and_insert(rng(), 7, 0, 0, 0), DedupIndex::Outcome::inserted);
+  EXPECT_EQ(ix.memory_bytes(), reserved);  // no rehash on the way
+  EXPECT_LE(ix.memory_bytes(), 100000u * 29);  // 24 + 1 bytes a slot at a load of 0.875
+  // Keys that collide on the group and the tag are still told apart by the full 96 bits.
+  DedupIndex same;
+  for (uint32_t b = 0; b < 1000; b++)
+    ASSERT_EQ(same.check_and_insert(42, b << 7, 0, 0, 0), DedupIndex::Outcome::inserted);
+  for (uint32_t b = 0; b < 1000; b++)
+    ASSERT_EQ(same.check_and_insert(42, b << 7, 0, 0, 0), DedupIndex::Outcome::duplicate);
 }
 
 TEST(Deduplicator, KeepsFirstAndRecordsNewState) {
