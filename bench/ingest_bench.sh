@@ -33,13 +33,17 @@ ev=$(python3 -c "import json;m=json.load(open('$data/_manifest.json'));print(m['
 bids=$(python3 -c "import json;m=json.load(open('$data/_manifest.json'));print(m['bid_requests']['read'])")
 echo "data: $data  impressions $imp, clicks/conversions $ev, bid requests $bids  ($(date -u +%F), $(nproc) cores)"
 
-rm -f "$out"/advx.duckdb* "$out"/peer.duckdb* "$out"/advx-*.duckdb*
+rm -f "$out"/advx.duckdb* "$out"/peer.duckdb* "$out"/bare.duckdb* "$out"/advx-*.duckdb*
 measure advx "advx ingest impressions + clicks/conversions" $((imp + ev)) \
   build/advx ingest --db "$out/advx.duckdb" --dims "$data/dims" -q "$data/impressions" "$data/clicks_conversions"
 advx_secs=$SECS
 measure peer "DuckDB-SQL peer, same inputs (2 threads)" $((imp + ev)) \
   "$out/duckrun" "$out/peer.duckdb" "$out/peer.sql" 2
 printf 'ratio advx / peer in events/s: %.2fx\n' "$(echo "$SECS / $advx_secs" | bc -l)"
+echo "CREATE TABLE raw AS SELECT * FROM read_json('$root/$data/impressions/*.jsonl', ignore_errors = true);" \
+  > "$out/bare.sql"
+measure bare "DuckDB bare read_json into a table (no rules)" "$imp" \
+  "$out/duckrun" "$out/bare.duckdb" "$out/bare.sql" 2
 measure advx-bids "advx ingest bid requests (Avro)" "$bids" \
   build/advx ingest --db "$out/advx-bids.duckdb" --dims "$data/dims" -q "$data/bid_requests"
 measure advx-all "advx ingest everything" $((imp + ev + bids)) \
