@@ -33,7 +33,8 @@ struct IngestArgs {
 };
 
 int64_t wall_clock_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -94,11 +95,13 @@ bool load_dimensions(const IngestArgs& a, DuckDbStore& store, Dimensions& dims, 
     return true;
   }
   QueryResult r = store.query(
-      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS VARCHAR), "
+      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS "
+      "VARCHAR), "
       "currency FROM campaigns");
   for (const auto& row : r.rows) dims.add_campaign({row[0], row[1], row[2], row[3], row[4], row[5]});
   r = store.query(
-      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM creatives");
+      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM "
+      "creatives");
   for (const auto& row : r.rows) dims.add_creative({row[0], row[1], row[2], row[3], row[4]});
   return true;
 }
@@ -177,8 +180,8 @@ int run_ingest(const IngestArgs& a) {
     std::printf("%s\n", format_summary_json(s).c_str());
   } else {
     if (!dims_dir.empty() && !a.quiet)
-      std::printf("dimensions: %zu campaigns, %zu creatives from %s\n", dims.campaign_count(), dims.creative_count(),
-                  dims_dir.c_str());
+      std::printf("dimensions: %zu campaigns, %zu creatives from %s\n", dims.campaign_count(),
+                  dims.creative_count(), dims_dir.c_str());
     std::fputs(format_summary_text(s).c_str(), stdout);
   }
   for (const auto& f : s.failures) std::fprintf(stderr, "advx ingest: %s\n", f.message.c_str());
@@ -189,15 +192,19 @@ int run_ingest(const IngestArgs& a) {
 
 void add_ingest_command(CLI::App& app, int& result) {
   auto args = std::make_shared<IngestArgs>();
-  CLI::App* sub = app.add_subcommand("ingest", "Ingest files or folders of impressions (JSON), clicks/conversions "
-                                               "(CSV) and bid requests (Avro) into the store");
+  CLI::App* sub = app.add_subcommand("ingest",
+                                     "Ingest files or folders of impressions (JSON), clicks/conversions "
+                                     "(CSV) and bid requests (Avro) into the store");
   sub->add_option("--db", args->db, "DuckDB database file (created if missing)")->capture_default_str();
-  sub->add_option("--dims", args->dims, "Folder with campaigns.csv and creatives.csv (default: PATH/dims, "
-                                        "else the dimensions already in the store)");
-  sub->add_option("paths", args->paths, "Files or folders (.jsonl .ndjson .json .csv .avro, optionally .gz/.zst)")
+  sub->add_option("--dims", args->dims,
+                  "Folder with campaigns.csv and creatives.csv (default: PATH/dims, "
+                  "else the dimensions already in the store)");
+  sub->add_option("paths", args->paths,
+                  "Files or folders (.jsonl .ndjson .json .csv .avro, optionally .gz/.zst)")
       ->required();
   sub->add_option("--block-ip", args->blocked_ips, "Filter events from this IP (repeatable)");
-  sub->add_option("--block-site", args->blocked_sites, "Filter events on this site and its subdomains (repeatable)");
+  sub->add_option("--block-site", args->blocked_sites,
+                  "Filter events on this site and its subdomains (repeatable)");
   sub->add_option("--future-skew", args->future_skew_s, "Seconds an event may lie in the future")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

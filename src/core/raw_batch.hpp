@@ -15,10 +15,10 @@
 namespace advx {
 
 enum class CellType : uint8_t {
-  absent,        // the record does not have the field (an empty CSV cell counts as absent)
-  null,          // JSON null, Avro null branch
-  string,        // text, already unescaped
-  integer,       // an integer that fits int64: `i64` holds it; `text` holds the literal when the format had one
+  absent,   // the record does not have the field (an empty CSV cell counts as absent)
+  null,     // JSON null, Avro null branch
+  string,   // text, already unescaped
+  integer,  // an integer that fits int64: `i64` holds it; `text` holds the literal when the format had one
   big_integer,   // an integer literal too large for int64: only `text`
   number,        // a non-integer number: `f64` holds it; `text` holds the literal when the format had one
   boolean,       // `i64` is 0 or 1
@@ -41,10 +41,10 @@ struct Cell {
 // A record that could not become an event. Owns its bytes: rejects outlive the input buffer.
 struct RejectRecord {
   Reason reason;
-  std::string detail;    // for a person: what was wrong and where
-  uint64_t record_no;    // position in the input: line number (1-based) for JSON/CSV, record number
-                         // (1-based, over the whole file) for Avro, offset for Kafka
-  std::string raw;       // the record's raw bytes, as read
+  std::string detail;  // for a person: what was wrong and where
+  uint64_t record_no;  // position in the input: line number (1-based) for JSON/CSV, record number
+                       // (1-based, over the whole file) for Avro, offset for Kafka
+  std::string raw;     // the record's raw bytes, as read
 };
 
 struct RawBatch {
@@ -72,9 +72,13 @@ struct RawBatch {
 
   Cell& cell(size_t row, int field) { return columns[size_t(field)][row]; }
   template <class F>
-  Cell& cell(size_t row, F field) { return columns[size_t(field)][row]; }
+  Cell& cell(size_t row, F field) {
+    return columns[size_t(field)][row];
+  }
   template <class F>
-  const Cell& cell(size_t row, F field) const { return columns[size_t(field)][row]; }
+  const Cell& cell(size_t row, F field) const {
+    return columns[size_t(field)][row];
+  }
 
   // Drops the last row (a decoder that finds a record bad after starting it).
   void pop_row() {

@@ -21,15 +21,28 @@ static_assert(named(kConversionColumns, col::conv_ingested_at, "ingested_at") &&
 static_assert(named(kBidRequestColumns, col::bid_targeting, "targeting"));
 static_assert(named(kBidRequestColumns, col::bid_ingested_at, "ingested_at") &&
               std::size(kBidRequestColumns) == col::bid_ingested_at + 1);
-static_assert(named(kRejectColumns, col::rej_raw, "raw") && std::size(kRejectColumns) == col::rej_ingested_at + 1);
+static_assert(named(kRejectColumns, col::rej_raw, "raw") &&
+              std::size(kRejectColumns) == col::rej_ingested_at + 1);
 static_assert(named(kDedupStateColumns, col::dd_payload_hash, "payload_hash"));
+// set_provenance() writes source, source_record and ingested_at as three consecutive columns.
+static_assert(named(kImpressionColumns, col::imp_source + 1, "source_record") &&
+              named(kImpressionColumns, col::imp_source + 2, "ingested_at"));
+static_assert(named(kClickColumns, col::clk_source + 1, "source_record") &&
+              named(kClickColumns, col::clk_source + 2, "ingested_at"));
+static_assert(named(kConversionColumns, col::conv_source + 1, "source_record") &&
+              named(kConversionColumns, col::conv_source + 2, "ingested_at"));
+static_assert(named(kBidRequestColumns, col::bid_source + 1, "source_record") &&
+              named(kBidRequestColumns, col::bid_source + 2, "ingested_at"));
 static_assert(named(kCampaignColumns, col::cmp_currency, "currency"));
 static_assert(named(kCreativeColumns, col::cre_height, "height"));
 
 }  // namespace
 
 TableBuffer::TableBuffer(const TableDef& def)
-    : def_(&def), columns_(def.columns.size()), valid_(def.columns.size()), column_data_(def.columns.size()) {}
+    : def_(&def),
+      columns_(def.columns.size()),
+      valid_(def.columns.size()),
+      column_data_(def.columns.size()) {}
 
 void TableBuffer::grow() {
   capacity_ = capacity_ ? capacity_ * 2 : 1024;

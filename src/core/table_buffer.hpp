@@ -15,15 +15,19 @@ namespace advx {
 constexpr size_t column_width(ColumnType t) {
   switch (t) {
     case ColumnType::varchar:
-    case ColumnType::blob: return sizeof(std::string_view);
+    case ColumnType::blob:
+      return sizeof(std::string_view);
     case ColumnType::boolean:
-    case ColumnType::utinyint: return 1;
+    case ColumnType::utinyint:
+      return 1;
     case ColumnType::integer:
-    case ColumnType::date: return 4;
+    case ColumnType::date:
+      return 4;
     case ColumnType::bigint:
     case ColumnType::ubigint:
     case ColumnType::double_:
-    case ColumnType::timestamp: return 8;
+    case ColumnType::timestamp:
+      return 8;
   }
   return 8;
 }
@@ -84,32 +88,93 @@ class TableBuffer {
 // Column indexes. The static_asserts in table_buffer.cpp keep them in step with table_schema.hpp.
 namespace col {
 enum Impression {
-  imp_event_key, imp_impression_id, imp_event_time, imp_event_date, imp_event_hour, imp_creative_id,
-  imp_campaign_id, imp_advertiser_id, imp_user_id, imp_site, imp_auction_id, imp_win_price_cpm, imp_country,
-  imp_device_type, imp_os, imp_browser, imp_user_agent, imp_ip, imp_unknown_creative, imp_source,
-  imp_source_record, imp_ingested_at
+  imp_event_key,
+  imp_impression_id,
+  imp_event_time,
+  imp_event_date,
+  imp_event_hour,
+  imp_creative_id,
+  imp_campaign_id,
+  imp_advertiser_id,
+  imp_user_id,
+  imp_site,
+  imp_auction_id,
+  imp_win_price_cpm,
+  imp_country,
+  imp_device_type,
+  imp_os,
+  imp_browser,
+  imp_user_agent,
+  imp_ip,
+  imp_unknown_creative,
+  imp_source,
+  imp_source_record,
+  imp_ingested_at
 };
 // Clicks and conversions share their leading columns; conversions add theirs after creative_id.
 enum Event {
-  ev_event_key, ev_event_id, ev_event_time, ev_event_date, ev_event_hour, ev_user_id, ev_campaign_id,
-  ev_advertiser_id, ev_creative_id
+  ev_event_key,
+  ev_event_id,
+  ev_event_time,
+  ev_event_date,
+  ev_event_hour,
+  ev_user_id,
+  ev_campaign_id,
+  ev_advertiser_id,
+  ev_creative_id
 };
 enum Click { clk_unknown_campaign = ev_creative_id + 1, clk_source, clk_source_record, clk_ingested_at };
 enum Conversion {
-  conv_conversion_type = ev_creative_id + 1, conv_conversion_value, conv_currency, conv_unknown_campaign,
-  conv_source, conv_source_record, conv_ingested_at
+  conv_conversion_type = ev_creative_id + 1,
+  conv_conversion_value,
+  conv_currency,
+  conv_unknown_campaign,
+  conv_source,
+  conv_source_record,
+  conv_ingested_at
 };
 enum BidRequest {
-  bid_auction_id, bid_event_time, bid_event_date, bid_event_hour, bid_user_id, bid_site_domain, bid_app_bundle,
-  bid_country, bid_device_type, bid_os, bid_browser, bid_user_agent, bid_ip, bid_imp_count, bid_bid_floor,
-  bid_exchange, bid_targeting, bid_source, bid_source_record, bid_ingested_at
+  bid_auction_id,
+  bid_event_time,
+  bid_event_date,
+  bid_event_hour,
+  bid_user_id,
+  bid_site_domain,
+  bid_app_bundle,
+  bid_country,
+  bid_device_type,
+  bid_os,
+  bid_browser,
+  bid_user_agent,
+  bid_ip,
+  bid_imp_count,
+  bid_bid_floor,
+  bid_exchange,
+  bid_targeting,
+  bid_source,
+  bid_source_record,
+  bid_ingested_at
 };
 enum Reject {
-  rej_stream, rej_category, rej_reason, rej_detail, rej_source, rej_source_record, rej_raw, rej_event_time,
+  rej_stream,
+  rej_category,
+  rej_reason,
+  rej_detail,
+  rej_source,
+  rej_source_record,
+  rej_raw,
+  rej_event_time,
   rej_ingested_at
 };
 enum DedupState { dd_stream, dd_key_hi, dd_key_lo, dd_event_time, dd_payload_hash };
-enum Campaign { cmp_campaign_id, cmp_advertiser_id, cmp_campaign_name, cmp_start_date, cmp_end_date, cmp_currency };
+enum Campaign {
+  cmp_campaign_id,
+  cmp_advertiser_id,
+  cmp_campaign_name,
+  cmp_start_date,
+  cmp_end_date,
+  cmp_currency
+};
 enum Creative { cre_creative_id, cre_campaign_id, cre_format, cre_width, cre_height };
 }  // namespace col
 

@@ -36,7 +36,8 @@ namespace tables {
 using CT = ColumnType;
 
 inline constexpr ColumnDef kImpressionColumns[] = {
-    {"event_key", CT::varchar, "dedup key: impression_id, or fp: and a fingerprint of the standardized fields"},
+    {"event_key", CT::varchar,
+     "dedup key: impression_id, or fp: and a fingerprint of the standardized fields"},
     {"impression_id", CT::varchar, ""},
     {"event_time", CT::timestamp, "UTC"},
     {"event_date", CT::date, "UTC date of event_time"},
@@ -77,22 +78,14 @@ inline constexpr ColumnDef kClickColumns[] = {
 };
 
 inline constexpr ColumnDef kConversionColumns[] = {
-    {"event_key", CT::varchar, ""},
-    {"event_id", CT::varchar, ""},
-    {"event_time", CT::timestamp, "UTC"},
-    {"event_date", CT::date, ""},
-    {"event_hour", CT::utinyint, ""},
-    {"user_id", CT::varchar, ""},
-    {"campaign_id", CT::varchar, ""},
-    {"advertiser_id", CT::varchar, ""},
-    {"creative_id", CT::varchar, ""},
-    {"conversion_type", CT::varchar, "lower case"},
-    {"conversion_value", CT::double_, ""},
-    {"currency", CT::varchar, "ISO 4217, upper case"},
-    {"unknown_campaign", CT::boolean, ""},
-    {"source", CT::varchar, ""},
-    {"source_record", CT::ubigint, ""},
-    {"ingested_at", CT::timestamp, ""},
+    {"event_key", CT::varchar, ""},        {"event_id", CT::varchar, ""},
+    {"event_time", CT::timestamp, "UTC"},  {"event_date", CT::date, ""},
+    {"event_hour", CT::utinyint, ""},      {"user_id", CT::varchar, ""},
+    {"campaign_id", CT::varchar, ""},      {"advertiser_id", CT::varchar, ""},
+    {"creative_id", CT::varchar, ""},      {"conversion_type", CT::varchar, "lower case"},
+    {"conversion_value", CT::double_, ""}, {"currency", CT::varchar, "ISO 4217, upper case"},
+    {"unknown_campaign", CT::boolean, ""}, {"source", CT::varchar, ""},
+    {"source_record", CT::ubigint, ""},    {"ingested_at", CT::timestamp, ""},
 };
 
 inline constexpr ColumnDef kBidRequestColumns[] = {
@@ -140,8 +133,8 @@ inline constexpr ColumnDef kDedupStateColumns[] = {
 };
 
 inline constexpr ColumnDef kCampaignColumns[] = {
-    {"campaign_id", CT::varchar, ""},   {"advertiser_id", CT::varchar, ""}, {"campaign_name", CT::varchar, ""},
-    {"start_date", CT::date, ""},       {"end_date", CT::date, ""},         {"currency", CT::varchar, ""},
+    {"campaign_id", CT::varchar, ""}, {"advertiser_id", CT::varchar, ""}, {"campaign_name", CT::varchar, ""},
+    {"start_date", CT::date, ""},     {"end_date", CT::date, ""},         {"currency", CT::varchar, ""},
 };
 
 inline constexpr ColumnDef kCreativeColumns[] = {
@@ -158,8 +151,8 @@ inline constexpr TableDef kDedupState{"advx_dedup_state", kDedupStateColumns};
 inline constexpr TableDef kCampaigns{"campaigns", kCampaignColumns};
 inline constexpr TableDef kCreatives{"creatives", kCreativeColumns};
 
-inline constexpr const TableDef* kAll[] = {&kImpressions, &kClicks,    &kConversions, &kBidRequests,
-                                           &kRejects,     &kDedupState, &kCampaigns,  &kCreatives};
+inline constexpr const TableDef* kAll[] = {&kImpressions, &kClicks,     &kConversions, &kBidRequests,
+                                           &kRejects,     &kDedupState, &kCampaigns,   &kCreatives};
 }  // namespace tables
 
 // Column-major data for appending rows to a table: one entry per column of `def`, in order.

@@ -162,8 +162,8 @@ std::string format_timestamp(int64_t micros) {
   int64_t rem = micros - days * kMicrosPerDay;
   const CivilDate c = civil_from_days(days);
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", (long long)c.year, c.month, c.day,
-                (long long)(rem / kMicrosPerHour), (long long)(rem / 60'000'000 % 60),
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", (long long)c.year, c.month,
+                c.day, (long long)(rem / kMicrosPerHour), (long long)(rem / 60'000'000 % 60),
                 (long long)(rem / kMicrosPerSecond % 60), (long long)(rem % kMicrosPerSecond));
   return buf;
 }

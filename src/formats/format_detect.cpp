@@ -16,9 +16,12 @@ bool ends_with_ci(std::string_view s, std::string_view suffix) {
 }  // namespace
 
 std::optional<Format> format_from_name(std::string_view path) {
-  if (ends_with_ci(path, ".gz")) path.remove_suffix(3);
-  else if (ends_with_ci(path, ".zst")) path.remove_suffix(4);
-  if (ends_with_ci(path, ".jsonl") || ends_with_ci(path, ".ndjson") || ends_with_ci(path, ".json")) return Format::json;
+  if (ends_with_ci(path, ".gz"))
+    path.remove_suffix(3);
+  else if (ends_with_ci(path, ".zst"))
+    path.remove_suffix(4);
+  if (ends_with_ci(path, ".jsonl") || ends_with_ci(path, ".ndjson") || ends_with_ci(path, ".json"))
+    return Format::json;
   if (ends_with_ci(path, ".csv")) return Format::csv;
   if (ends_with_ci(path, ".avro")) return Format::avro;
   return std::nullopt;
@@ -36,9 +39,12 @@ Format format_from_content(std::string_view head) {
 
 std::unique_ptr<Decoder> make_decoder(Format f) {
   switch (f) {
-    case Format::json: return make_json_decoder();
-    case Format::csv: return make_csv_decoder();
-    case Format::avro: return make_avro_decoder();
+    case Format::json:
+      return make_json_decoder();
+    case Format::csv:
+      return make_csv_decoder();
+    case Format::avro:
+      return make_avro_decoder();
   }
   return nullptr;
 }

@@ -16,9 +16,12 @@ Format format_from_content(std::string_view head);
 
 constexpr Stream stream_of(Format f) {
   switch (f) {
-    case Format::json: return Stream::impressions;
-    case Format::csv: return Stream::events;
-    case Format::avro: return Stream::bid_requests;
+    case Format::json:
+      return Stream::impressions;
+    case Format::csv:
+      return Stream::events;
+    case Format::avro:
+      return Stream::bid_requests;
   }
   return Stream::impressions;
 }

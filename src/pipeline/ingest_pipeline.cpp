@@ -29,7 +29,7 @@ struct IngestPipeline::Unit {
   std::vector<char> buffer;  // the input block (plus padding); RawBatch cells point into it
   RawBatch raw;
   ValidatedBatch staged;
-  std::vector<uint32_t> keep[5];  // rows of tables[i] that are new
+  std::vector<uint32_t> keep[5];                 // rows of tables[i] that are new
   TableBuffer dedup_state{tables::kDedupState};  // the keys those rows add
   uint64_t bytes = 0;
 };
@@ -125,7 +125,8 @@ void IngestPipeline::dedup_unit(Unit& u, StreamSummary& st) {
       for (uint32_t r : keep) st.unknown_creative += unknown[r];
     } else if (&def == &tables::kClicks || &def == &tables::kConversions) {
       const bool click = &def == &tables::kClicks;
-      const uint8_t* unknown = t.rows.data<uint8_t>(click ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign));
+      const uint8_t* unknown =
+          t.rows.data<uint8_t>(click ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign));
       for (uint32_t r : keep) st.unknown_campaign += unknown[r];
       (click ? st.stored_clicks : st.stored_conversions) += keep.size();
     }
@@ -304,7 +305,8 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
 
   summary_.of(stream).merge(file_summary);
   if (!read_error.empty() || !decoder->fatal_error().empty()) {
-    summary_.failures.push_back({path, !read_error.empty() ? read_error : path + ": " + decoder->fatal_error()});
+    summary_.failures.push_back(
+        {path, !read_error.empty() ? read_error : path + ": " + decoder->fatal_error()});
     return false;
   }
   summary_.files_ok++;
@@ -332,7 +334,8 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths, co
       const std::string name = it->path().filename().string();
       const bool hidden = !name.empty() && (name[0] == '_' || name[0] == '.');
       if (it->is_directory()) {
-        if (hidden || (!skip.empty() && fs::weakly_canonical(it->path(), ec) == skip)) it.disable_recursion_pending();
+        if (hidden || (!skip.empty() && fs::weakly_canonical(it->path(), ec) == skip))
+          it.disable_recursion_pending();
         continue;
       }
       if (hidden || !it->is_regular_file()) continue;

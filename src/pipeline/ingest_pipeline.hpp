@@ -25,8 +25,8 @@ namespace advx {
 struct IngestOptions {
   ValidationOptions validation;
   int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4 default
-  size_t block_bytes = 4 << 20;                        // input read per work unit
-  int store_workers = 2;                               // parallel appenders (connections)
+  size_t block_bytes = 4 << 20;                       // input read per work unit
+  int store_workers = 2;                              // parallel appenders (connections)
   // A worker commits after this many rows: DuckDB holds a transaction's rows in memory until it commits,
   // so one transaction per large file would grow without bound. Every commit carries the dedup keys of its
   // rows, so a crash between commits loses nothing and stores nothing twice (the rest is read again).
@@ -44,9 +44,9 @@ class IngestPipeline {
   // that it is not rehashed midway (a rehash briefly holds the old and the new index).
   void reserve_for(const std::vector<std::string>& files);
 
-  // Ingests one file (in transactions of at most commit_rows rows per worker). A file that cannot be read is recorded in the summary's
-  // failures and returns false; records decoded before a mid-file error are kept (see docs/INGEST.md).
-  // `progress` is called from the reading thread with the file position in bytes.
+  // Ingests one file (in transactions of at most commit_rows rows per worker). A file that cannot be read is
+  // recorded in the summary's failures and returns false; records decoded before a mid-file error are kept
+  // (see docs/INGEST.md). `progress` is called from the reading thread with the file position in bytes.
   bool ingest_file(const std::string& path, const std::function<void(uint64_t)>& progress = {});
 
   IngestSummary& summary() { return summary_; }

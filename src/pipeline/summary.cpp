@@ -89,12 +89,14 @@ std::string format_summary_text(const IngestSummary& s) {
       if (is_filter_reason(Reason(r)) && st.by_reason[size_t(r)])
         row(("    " + std::string(reason_name(Reason(r)))).c_str(), st.by_reason[size_t(r)]);
     row("duplicates", st.duplicates,
-        st.duplicate_conflicts ? "  (" + with_commas(st.duplicate_conflicts) + " with a different payload)" : "");
+        st.duplicate_conflicts ? "  (" + with_commas(st.duplicate_conflicts) + " with a different payload)"
+                               : "");
     if (st.unknown_creative) row("unknown creative", st.unknown_creative, "  (stored, flagged)");
     if (st.unknown_campaign) row("unknown campaign", st.unknown_campaign, "  (stored, flagged)");
     if (!st.unknown_fields.empty()) {
       std::string names;
-      for (const auto& [k, v] : st.unknown_fields) names += (names.empty() ? "" : ", ") + k + " " + with_commas(v);
+      for (const auto& [k, v] : st.unknown_fields)
+        names += (names.empty() ? "" : ", ") + k + " " + with_commas(v);
       out += "  extra fields ignored:   " + names + "\n";
     }
     if (!st.adds_up()) out += "  WARNING: counts do not add up\n";
@@ -102,7 +104,8 @@ std::string format_summary_text(const IngestSummary& s) {
   std::snprintf(line, sizeof line, "%s files read, %s failed; %s records in %.2f s (%s records/s) into %s\n",
                 with_commas(s.files_ok).c_str(), with_commas(s.failures.size()).c_str(),
                 with_commas(total_read).c_str(), s.seconds,
-                with_commas(s.seconds > 0 ? uint64_t(double(total_read) / s.seconds) : 0).c_str(), s.db_path.c_str());
+                with_commas(s.seconds > 0 ? uint64_t(double(total_read) / s.seconds) : 0).c_str(),
+                s.db_path.c_str());
   out += line;
   for (const auto& f : s.failures) out += "FAILED " + f.path + ": " + f.message + "\n";
   return out;
@@ -116,7 +119,8 @@ std::string format_summary_json(const IngestSummary& s) {
     out += "\"" + std::string(stream_name(Stream(i))) + "\":{";
     out += "\"files\":" + std::to_string(st.files) + ",\"bytes\":" + std::to_string(st.bytes);
     out += ",\"read\":" + std::to_string(st.read) + ",\"stored\":" + std::to_string(st.stored);
-    out += ",\"rejected\":" + std::to_string(st.rejected()) + ",\"filtered\":" + std::to_string(st.filtered());
+    out +=
+        ",\"rejected\":" + std::to_string(st.rejected()) + ",\"filtered\":" + std::to_string(st.filtered());
     out += ",\"duplicates\":" + std::to_string(st.duplicates);
     out += ",\"duplicate_conflicts\":" + std::to_string(st.duplicate_conflicts);
     out += ",\"rejected_by_reason\":{";
@@ -141,7 +145,8 @@ std::string format_summary_json(const IngestSummary& s) {
              ",\"stored_conversions\":" + std::to_string(st.stored_conversions) +
              ",\"unknown_campaign\":" + std::to_string(st.unknown_campaign);
     }
-    if (Stream(i) == Stream::impressions) out += ",\"unknown_creative\":" + std::to_string(st.unknown_creative);
+    if (Stream(i) == Stream::impressions)
+      out += ",\"unknown_creative\":" + std::to_string(st.unknown_creative);
     out += ",\"unknown_fields\":{";
     first = true;
     for (const auto& [k, v] : st.unknown_fields) {
@@ -152,13 +157,14 @@ std::string format_summary_json(const IngestSummary& s) {
   }
   out += "},\"files_ok\":" + std::to_string(s.files_ok) + ",\"failures\":[";
   for (size_t i = 0; i < s.failures.size(); i++) {
-    out += std::string(i ? "," : "") + "{\"path\":\"" + json_escape(s.failures[i].path) + "\",\"message\":\"" +
-           json_escape(s.failures[i].message) + "\"}";
+    out += std::string(i ? "," : "") + "{\"path\":\"" + json_escape(s.failures[i].path) +
+           "\",\"message\":\"" + json_escape(s.failures[i].message) + "\"}";
   }
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", s.seconds);
   out += "],\"seconds\":" + std::string(secs) + ",\"db\":\"" + json_escape(s.db_path) + "\"";
-  out += ",\"dedup_keys\":" + std::to_string(s.dedup_keys) + ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) + "}";
+  out += ",\"dedup_keys\":" + std::to_string(s.dedup_keys) +
+         ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) + "}";
   return out;
 }
 

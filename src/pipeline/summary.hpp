@@ -17,12 +17,12 @@ struct StreamSummary {
   uint64_t read = 0;
   uint64_t stored = 0;
   uint64_t duplicates = 0;
-  uint64_t duplicate_conflicts = 0;  // duplicates whose payload differs from the kept record
+  uint64_t duplicate_conflicts = 0;                // duplicates whose payload differs from the kept record
   std::array<uint64_t, kReasonCount> by_reason{};  // rejected and filtered, after dedup
-  uint64_t stored_clicks = 0;        // clicks_conversions only
+  uint64_t stored_clicks = 0;                      // clicks_conversions only
   uint64_t stored_conversions = 0;
-  uint64_t unknown_creative = 0;     // impressions: stored, flagged
-  uint64_t unknown_campaign = 0;     // clicks and conversions: stored, flagged
+  uint64_t unknown_creative = 0;  // impressions: stored, flagged
+  uint64_t unknown_campaign = 0;  // clicks and conversions: stored, flagged
   std::map<std::string, uint64_t> unknown_fields;
 
   uint64_t rejected() const;

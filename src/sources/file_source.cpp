@@ -27,7 +27,8 @@ class PlainSource final : public FileSource {
 
 class GzipSource final : public FileSource {
  public:
-  GzipSource(std::FILE* f, std::string path, uint64_t size) : FileSource(f, std::move(path), size, Compression::gzip) {
+  GzipSource(std::FILE* f, std::string path, uint64_t size)
+      : FileSource(f, std::move(path), size, Compression::gzip) {
     std::memset(&z_, 0, sizeof z_);
     inflateInit2(&z_, 16 + MAX_WBITS);
     in_.resize(kCompressedBlock);
@@ -75,7 +76,8 @@ class GzipSource final : public FileSource {
 
 class ZstdSource final : public FileSource {
  public:
-  ZstdSource(std::FILE* f, std::string path, uint64_t size) : FileSource(f, std::move(path), size, Compression::zstd) {
+  ZstdSource(std::FILE* f, std::string path, uint64_t size)
+      : FileSource(f, std::move(path), size, Compression::zstd) {
     ds_ = ZSTD_createDStream();
     ZSTD_initDStream(ds_);
     in_.resize(kCompressedBlock);
@@ -150,7 +152,8 @@ std::unique_ptr<FileSource> FileSource::open(const std::string& path, std::strin
     std::fclose(f);
     return nullptr;
   }
-  if (got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return std::make_unique<GzipSource>(f, path, uint64_t(size));
+  if (got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+    return std::make_unique<GzipSource>(f, path, uint64_t(size));
   if (got == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
     return std::make_unique<ZstdSource>(f, path, uint64_t(size));
   return std::unique_ptr<FileSource>(new PlainSource(f, path, uint64_t(size), Compression::none));

@@ -6,7 +6,9 @@
 
 namespace advx {
 namespace {
-inline uint64_t abs_diff(int64_t x, int64_t y) { return x > y ? uint64_t(x) - uint64_t(y) : uint64_t(y) - uint64_t(x); }
+inline uint64_t abs_diff(int64_t x, int64_t y) {
+  return x > y ? uint64_t(x) - uint64_t(y) : uint64_t(y) - uint64_t(x);
+}
 
 // Bit i set when control byte i of the group equals `v`.
 inline uint32_t match(const uint8_t* group, uint8_t v) {
@@ -50,7 +52,8 @@ void DedupIndex::place(const Slot& s) {
 }
 
 void DedupIndex::insert(uint64_t a, uint32_t b, int64_t event_time, uint32_t payload) {
-  if (double(size_ + 1) > double(groups_ * kGroup) * kMaxLoad) resize(groups_ < 64 ? 64 : groups_ + groups_ / 2);
+  if (double(size_ + 1) > double(groups_ * kGroup) * kMaxLoad)
+    resize(groups_ < 64 ? 64 : groups_ + groups_ / 2);
   place({a, b, payload, event_time});
   size_++;
 }
@@ -73,7 +76,8 @@ DedupIndex::Outcome DedupIndex::check_and_insert(uint64_t a, uint32_t b, int64_t
   return Outcome::inserted;
 }
 
-void Deduplicator::load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t event_time, uint64_t payload) {
+void Deduplicator::load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t event_time,
+                        uint64_t payload) {
   if (space >= kKeySpaceCount) return;
   index_[space].insert(key_hi, uint32_t(key_lo), event_time, uint32_t(payload));
 }
@@ -99,8 +103,12 @@ void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, Dedu
         new_state.set_u64(col::dd_payload_hash, r, k.payload);
         break;
       }
-      case DedupIndex::Outcome::conflict: counts.conflicts++; [[fallthrough]];
-      case DedupIndex::Outcome::duplicate: counts.duplicates++; break;
+      case DedupIndex::Outcome::conflict:
+        counts.conflicts++;
+        [[fallthrough]];
+      case DedupIndex::Outcome::duplicate:
+        counts.duplicates++;
+        break;
     }
   }
 }

@@ -21,7 +21,8 @@ class DedupIndex {
   enum class Outcome : uint8_t { inserted, duplicate, conflict };
 
   // Inserts unless an entry with the same key lies within `window_us` of `event_time`.
-  Outcome check_and_insert(uint64_t key_a, uint32_t key_b, int64_t event_time, uint32_t payload, int64_t window_us);
+  Outcome check_and_insert(uint64_t key_a, uint32_t key_b, int64_t event_time, uint32_t payload,
+                           int64_t window_us);
   // Inserts without checking (loading saved state).
   void insert(uint64_t key_a, uint32_t key_b, int64_t event_time, uint32_t payload);
   // Room for `entries` in all, so that reaching them needs no rehash.

@@ -27,8 +27,9 @@ std::string lower_trimmed(std::string_view s) {
 }
 
 // Rows of a small CSV file as maps from lower-case header name to value.
-bool read_table(const std::string& path, std::string_view id_column, std::vector<std::vector<std::string>>* rows,
-                std::vector<std::string>* header, std::string* error) {
+bool read_table(const std::string& path, std::string_view id_column,
+                std::vector<std::vector<std::string>>* rows, std::vector<std::string>* header,
+                std::string* error) {
   std::string text;
   if (!read_file(path, &text)) {
     *error = "cannot read " + path;
@@ -53,7 +54,8 @@ bool read_table(const std::string& path, std::string_view id_column, std::vector
   return false;
 }
 
-std::string field(const std::vector<std::string>& row, const std::vector<std::string>& header, std::string_view name) {
+std::string field(const std::vector<std::string>& row, const std::vector<std::string>& header,
+                  std::string_view name) {
   for (size_t i = 0; i < header.size() && i < row.size(); i++)
     if (header[i] == name) return std::string(trim_blanks(row[i]));
   return {};
@@ -66,15 +68,15 @@ bool Dimensions::load_directory(const std::string& dir, std::string* error) {
   std::vector<std::string> header;
   if (!read_table(dir + "/campaigns.csv", "campaign_id", &rows, &header, error)) return false;
   for (const auto& r : rows) {
-    CampaignInfo c{field(r, header, "campaign_id"), field(r, header, "advertiser_id"),
+    CampaignInfo c{field(r, header, "campaign_id"),   field(r, header, "advertiser_id"),
                    field(r, header, "campaign_name"), field(r, header, "start_date"),
                    field(r, header, "end_date"),      field(r, header, "currency")};
     if (!c.campaign_id.empty()) add_campaign(std::move(c));
   }
   if (!read_table(dir + "/creatives.csv", "creative_id", &rows, &header, error)) return false;
   for (const auto& r : rows) {
-    CreativeInfo c{field(r, header, "creative_id"), field(r, header, "campaign_id"), field(r, header, "format"),
-                   field(r, header, "width"), field(r, header, "height")};
+    CreativeInfo c{field(r, header, "creative_id"), field(r, header, "campaign_id"),
+                   field(r, header, "format"), field(r, header, "width"), field(r, header, "height")};
     if (!c.creative_id.empty()) add_creative(std::move(c));
   }
   return true;

@@ -136,8 +136,9 @@ std::string_view normalize_country(std::string_view s) {
   }
   if (s.size() == 3 && is_alpha(s[0]) && is_alpha(s[1]) && is_alpha(s[2])) {
     const char key[4] = {upper(s[0]), upper(s[1]), upper(s[2]), 0};
-    const auto* it = std::lower_bound(std::begin(kAlpha3), std::end(kAlpha3), key,
-                                      [](const Alpha3& e, const char* k) { return std::strcmp(e.a3, k) < 0; });
+    const auto* it =
+        std::lower_bound(std::begin(kAlpha3), std::end(kAlpha3), key,
+                         [](const Alpha3& e, const char* k) { return std::strcmp(e.a3, k) < 0; });
     if (it != std::end(kAlpha3) && std::strcmp(it->a3, key) == 0) return {it->a2, 2};
   }
   return {};
@@ -148,12 +149,17 @@ std::string_view device_type_from_openrtb(int64_t code) {
   // 7 set-top box.
   switch (code) {
     case 1:
-    case 4: return "mobile";
-    case 2: return "desktop";
+    case 4:
+      return "mobile";
+    case 2:
+      return "desktop";
     case 3:
-    case 7: return "ctv";
-    case 5: return "tablet";
-    default: return "other";
+    case 7:
+      return "ctv";
+    case 5:
+      return "tablet";
+    default:
+      return "other";
   }
 }
 
@@ -165,11 +171,26 @@ std::string_view normalize_device_type(std::string_view s) {
     std::string_view type;
   };
   static constexpr Alias kAliases[] = {
-      {"desktop", "desktop"},   {"pc", "desktop"},       {"computer", "desktop"},   {"laptop", "desktop"},
-      {"mobile", "mobile"},     {"phone", "mobile"},     {"smartphone", "mobile"},  {"mobile_phone", "mobile"},
-      {"tablet", "tablet"},     {"ctv", "ctv"},          {"tv", "ctv"},             {"connected_tv", "ctv"},
-      {"connected tv", "ctv"},  {"smart_tv", "ctv"},     {"smarttv", "ctv"},        {"smart tv", "ctv"},
-      {"set_top_box", "ctv"},   {"set-top box", "ctv"},  {"ott", "ctv"},            {"other", "other"},
+      {"desktop", "desktop"},
+      {"pc", "desktop"},
+      {"computer", "desktop"},
+      {"laptop", "desktop"},
+      {"mobile", "mobile"},
+      {"phone", "mobile"},
+      {"smartphone", "mobile"},
+      {"mobile_phone", "mobile"},
+      {"tablet", "tablet"},
+      {"ctv", "ctv"},
+      {"tv", "ctv"},
+      {"connected_tv", "ctv"},
+      {"connected tv", "ctv"},
+      {"smart_tv", "ctv"},
+      {"smarttv", "ctv"},
+      {"smart tv", "ctv"},
+      {"set_top_box", "ctv"},
+      {"set-top box", "ctv"},
+      {"ott", "ctv"},
+      {"other", "other"},
   };
   for (const auto& a : kAliases)
     if (iequals(s, a.name)) return a.type;

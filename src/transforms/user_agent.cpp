@@ -27,10 +27,29 @@ bool contains(std::string_view hay, std::string_view needle) {
 // Markers of automated agents (IAB/ABC-style list, abridged). "bot" alone covers Googlebot, bingbot,
 // AhrefsBot, …; the rest name crawlers, HTTP libraries and headless browsers without that word.
 constexpr std::string_view kBotMarkers[] = {
-    "bot",        "crawler",     "spider",        "crawl",        "slurp",          "facebookexternalhit",
-    "mediapartners-google",      "adsbot",        "headlesschrome", "phantomjs",    "python-requests",
-    "python-urllib", "curl/",    "wget/",         "go-http-client", "java/",        "okhttp",
-    "libwww-perl", "scrapy",     "httpclient",    "lighthouse",   "pingdom",        "uptimerobot",
+    "bot",
+    "crawler",
+    "spider",
+    "crawl",
+    "slurp",
+    "facebookexternalhit",
+    "mediapartners-google",
+    "adsbot",
+    "headlesschrome",
+    "phantomjs",
+    "python-requests",
+    "python-urllib",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "java/",
+    "okhttp",
+    "libwww-perl",
+    "scrapy",
+    "httpclient",
+    "lighthouse",
+    "pingdom",
+    "uptimerobot",
 };
 
 }  // namespace
@@ -44,31 +63,48 @@ UserAgentInfo classify_user_agent(std::string_view ua) {
     }
   }
   // OS, most specific first: iPad/iPhone also say "Mac OS X"; Android says "Linux".
-  if (contains(ua, "windows")) info.os = "Windows";
-  else if (contains(ua, "iphone") || contains(ua, "ipad") || contains(ua, "ipod")) info.os = "iOS";
-  else if (contains(ua, "android")) info.os = "Android";
-  else if (contains(ua, "cros")) info.os = "ChromeOS";
-  else if (contains(ua, "mac os x") || contains(ua, "macintosh")) info.os = "macOS";
-  else if (contains(ua, "tizen")) info.os = "Tizen";
-  else if (contains(ua, "web0s") || contains(ua, "webos")) info.os = "webOS";
-  else if (contains(ua, "roku")) info.os = "Roku";
-  else if (contains(ua, "linux")) info.os = "Linux";
-  else info.os = "Other";
+  if (contains(ua, "windows"))
+    info.os = "Windows";
+  else if (contains(ua, "iphone") || contains(ua, "ipad") || contains(ua, "ipod"))
+    info.os = "iOS";
+  else if (contains(ua, "android"))
+    info.os = "Android";
+  else if (contains(ua, "cros"))
+    info.os = "ChromeOS";
+  else if (contains(ua, "mac os x") || contains(ua, "macintosh"))
+    info.os = "macOS";
+  else if (contains(ua, "tizen"))
+    info.os = "Tizen";
+  else if (contains(ua, "web0s") || contains(ua, "webos"))
+    info.os = "webOS";
+  else if (contains(ua, "roku"))
+    info.os = "Roku";
+  else if (contains(ua, "linux"))
+    info.os = "Linux";
+  else
+    info.os = "Other";
 
   // Browser: Edge and Opera and Samsung also say "Chrome"; Chrome also says "Safari".
   if (contains(ua, "edg/") || contains(ua, "edge/") || contains(ua, "edga/") || contains(ua, "edgios/"))
     info.browser = "Edge";
-  else if (contains(ua, "opr/") || contains(ua, "opera")) info.browser = "Opera";
-  else if (contains(ua, "samsungbrowser")) info.browser = "Samsung Internet";
-  else if (contains(ua, "firefox/") || contains(ua, "fxios/")) info.browser = "Firefox";
-  else if (contains(ua, "chrome/") || contains(ua, "crios/") || contains(ua, "chromium/")) info.browser = "Chrome";
-  else if (contains(ua, "safari/")) info.browser = "Safari";
-  else if (contains(ua, "msie ") || contains(ua, "trident/")) info.browser = "IE";
-  else info.browser = "Other";
+  else if (contains(ua, "opr/") || contains(ua, "opera"))
+    info.browser = "Opera";
+  else if (contains(ua, "samsungbrowser"))
+    info.browser = "Samsung Internet";
+  else if (contains(ua, "firefox/") || contains(ua, "fxios/"))
+    info.browser = "Firefox";
+  else if (contains(ua, "chrome/") || contains(ua, "crios/") || contains(ua, "chromium/"))
+    info.browser = "Chrome";
+  else if (contains(ua, "safari/"))
+    info.browser = "Safari";
+  else if (contains(ua, "msie ") || contains(ua, "trident/"))
+    info.browser = "IE";
+  else
+    info.browser = "Other";
 
-  if (contains(ua, "smarttv") || contains(ua, "smart-tv") || contains(ua, "appletv") || contains(ua, "roku") ||
-      contains(ua, "crkey") || contains(ua, "aftb") || contains(ua, "aftm") || contains(ua, "tizen") ||
-      contains(ua, "web0s") || contains(ua, "hbbtv") || contains(ua, "bravia"))
+  if (contains(ua, "smarttv") || contains(ua, "smart-tv") || contains(ua, "appletv") ||
+      contains(ua, "roku") || contains(ua, "crkey") || contains(ua, "aftb") || contains(ua, "aftm") ||
+      contains(ua, "tizen") || contains(ua, "web0s") || contains(ua, "hbbtv") || contains(ua, "bravia"))
     info.device = "ctv";
   else if (contains(ua, "ipad") || contains(ua, "tablet") ||
            (contains(ua, "android") && !contains(ua, "mobile")))

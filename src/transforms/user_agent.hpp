@@ -12,9 +12,10 @@ namespace advx {
 
 struct UserAgentInfo {
   bool is_bot = false;
-  std::string_view os;       // "Windows", "macOS", "iOS", "Android", "Linux", "ChromeOS", "Other"
-  std::string_view browser;  // "Chrome", "Safari", "Firefox", "Edge", "Opera", "Samsung Internet", "IE", "Other"
-  std::string_view device;   // "desktop", "mobile", "tablet", "ctv", "other"
+  std::string_view os;  // "Windows", "macOS", "iOS", "Android", "Linux", "ChromeOS", "Other"
+  std::string_view
+      browser;  // "Chrome", "Safari", "Firefox", "Edge", "Opera", "Samsung Internet", "IE", "Other"
+  std::string_view device;  // "desktop", "mobile", "tablet", "ctv", "other"
 };
 
 UserAgentInfo classify_user_agent(std::string_view ua);

@@ -34,8 +34,10 @@ std::string quoted(std::string_view s) {
 Got read_id(const Cell& c, Arena& arena, std::string_view* out, std::string_view name, Problem* p) {
   switch (c.type) {
     case CellType::absent:
-    case CellType::null: return Got::absent;
-    case CellType::string: break;
+    case CellType::null:
+      return Got::absent;
+    case CellType::string:
+      break;
     case CellType::integer:
       if (c.text.empty()) {  // Avro: no literal, format the value
         char buf[24];
@@ -44,21 +46,24 @@ Got read_id(const Cell& c, Arena& arena, std::string_view* out, std::string_view
         return Got::ok;
       }
       break;
-    case CellType::big_integer: break;
+    case CellType::big_integer:
+      break;
     default:
       *p = {Reason::bad_value, std::string(name) + " must be a string or an integer"};
       return Got::bad;
   }
   std::string_view s = trim_blanks(c.text);
   switch (check_id(s)) {
-    case IdCheck::empty: return Got::absent;
+    case IdCheck::empty:
+      return Got::absent;
     case IdCheck::too_long:
       *p = {Reason::bad_value, std::string(name) + " longer than 256 bytes"};
       return Got::bad;
     case IdCheck::control_char:
       *p = {Reason::bad_value, std::string(name) + " contains a control character"};
       return Got::bad;
-    case IdCheck::ok: break;
+    case IdCheck::ok:
+      break;
   }
   *out = s;
   return Got::ok;
@@ -80,22 +85,28 @@ Got read_timestamp(const Cell& c, int64_t* us, std::string_view name, Problem* p
   bool ok = false;
   switch (c.type) {
     case CellType::absent:
-    case CellType::null: return Got::absent;
+    case CellType::null:
+      return Got::absent;
     case CellType::timestamp_us:
       *us = c.i64;
       ok = c.i64 >= 0;
       break;
-    case CellType::integer: ok = epoch_integer_to_micros(c.i64, us); break;
-    case CellType::number: ok = epoch_number_to_micros(c.f64, us); break;
+    case CellType::integer:
+      ok = epoch_integer_to_micros(c.i64, us);
+      break;
+    case CellType::number:
+      ok = epoch_number_to_micros(c.f64, us);
+      break;
     case CellType::string:
       if (trim_blanks(c.text).empty()) return Got::absent;
       ok = parse_timestamp_text(c.text, us);
       break;
-    default: break;
+    default:
+      break;
   }
   if (!ok) {
-    *p = {Reason::bad_timestamp,
-          std::string(name) + " is not a timestamp" + (c.text.empty() ? std::string() : ": " + quoted(c.text))};
+    *p = {Reason::bad_timestamp, std::string(name) + " is not a timestamp" +
+                                     (c.text.empty() ? std::string() : ": " + quoted(c.text))};
     return Got::bad;
   }
   return Got::ok;
@@ -105,9 +116,14 @@ Got read_timestamp(const Cell& c, int64_t* us, std::string_view name, Problem* p
 Got read_amount(const Cell& c, double* v, std::string_view name, Problem* p) {
   switch (c.type) {
     case CellType::absent:
-    case CellType::null: return Got::absent;
-    case CellType::integer: *v = double(c.i64); break;
-    case CellType::number: *v = c.f64; break;
+    case CellType::null:
+      return Got::absent;
+    case CellType::integer:
+      *v = double(c.i64);
+      break;
+    case CellType::number:
+      *v = c.f64;
+      break;
     case CellType::big_integer:
     case CellType::string: {
       std::string_view s = trim_blanks(c.text);
@@ -140,6 +156,14 @@ Got read_amount(const Cell& c, double* v, std::string_view name, Problem* p) {
 }
 
 const char kHex[] = "0123456789abcdef";
+
+// Every event table ends with source, source_record and ingested_at: where a row came from and when.
+void set_provenance(TableBuffer& b, size_t r, int source_col, std::string_view source, uint64_t record_no,
+                    int64_t ingested_at) {
+  b.set_str(source_col, r, source);
+  b.set_u64(source_col + 1, r, record_no);
+  b.set_i64(source_col + 2, r, ingested_at);
+}
 
 }  // namespace
 
@@ -201,8 +225,9 @@ void Validator::reject(Ctx& ctx, uint64_t record_no, std::string_view raw, Reaso
   t.reasons.push_back(reason);
 }
 
-bool Validator::filtered(Ctx& ctx, size_t row, std::string_view ua, std::string_view ip, std::string_view site,
-                         int64_t event_time, const DedupKey& key, const UserAgentInfo* ua_info) {
+bool Validator::filtered(Ctx& ctx, size_t row, std::string_view ua, std::string_view ip,
+                         std::string_view site, int64_t event_time, const DedupKey& key,
+                         const UserAgentInfo* ua_info) {
   Reason reason;
   std::string detail;
   if (ua_info && ua_info->is_bot) {
@@ -241,7 +266,9 @@ void Validator::impression(Ctx& ctx, size_t row) {
   const RawBatch& in = ctx.in;
   Arena& arena = ctx.out.impressions.rows.arena();
   Problem p;
-  auto fail = [&](Problem&& pr) { reject(ctx, in.record_no[row], in.raw[row], pr.reason, std::move(pr.detail), true); };
+  auto fail = [&](Problem&& pr) {
+    reject(ctx, in.record_no[row], in.raw[row], pr.reason, std::move(pr.detail), true);
+  };
 
   std::string_view creative, user, site_raw, impression_id, auction, campaign_field, ua, ip, country_raw,
       device_raw;
@@ -289,7 +316,8 @@ void Validator::impression(Ctx& ctx, size_t row) {
   if (cr) {
     if (!campaign_field.empty() && campaign_field != cr->campaign_id)
       return fail({Reason::campaign_mismatch, "campaign_id " + quoted(campaign_field) + " but creative " +
-                                                  quoted(creative) + " belongs to " + quoted(cr->campaign_id)});
+                                                  quoted(creative) + " belongs to " +
+                                                  quoted(cr->campaign_id)});
     campaign = cr->campaign_id;
   }
   const CampaignInfo* cmp = campaign.empty() ? nullptr : dims_.campaign(campaign);
@@ -308,9 +336,19 @@ void Validator::impression(Ctx& ctx, size_t row) {
   }
   const std::string_view country = normalize_country(country_raw);
   key.payload = uint32_t(FieldHasher()
-                             .add(creative).add(user).add_i64(ts).add(site).add(campaign_field).add(auction)
-                             .add_f64(g_price == Got::ok ? price : -1).add(ua).add(ip).add(country).add(device)
-                             .digest().lo);
+                             .add(creative)
+                             .add(user)
+                             .add_i64(ts)
+                             .add(site)
+                             .add(campaign_field)
+                             .add(auction)
+                             .add_f64(g_price == Got::ok ? price : -1)
+                             .add(ua)
+                             .add(ip)
+                             .add(country)
+                             .add(device)
+                             .digest()
+                             .lo);
 
   const UserAgentInfo* ua_info = ua.empty() ? nullptr : &ua_cache_.lookup(ua);
   if (filtered(ctx, row, ua, ip, site, ts, key, ua_info)) return;
@@ -340,9 +378,7 @@ void Validator::impression(Ctx& ctx, size_t row) {
   }
   if (!ip.empty()) b.set_str(col::imp_ip, r, ip);
   b.set_bool(col::imp_unknown_creative, r, cr == nullptr);
-  b.set_str(col::imp_source, r, ctx.source);
-  b.set_u64(col::imp_source_record, r, in.record_no[row]);
-  b.set_i64(col::imp_ingested_at, r, options_.ingested_at_us);
+  set_provenance(b, r, col::imp_source, ctx.source, in.record_no[row], options_.ingested_at_us);
   t.keys.push_back(key);
 }
 
@@ -350,7 +386,9 @@ void Validator::event(Ctx& ctx, size_t row) {
   const RawBatch& in = ctx.in;
   Arena& arena = ctx.out.clicks.rows.arena();
   Problem p;
-  auto fail = [&](Problem&& pr) { reject(ctx, in.record_no[row], in.raw[row], pr.reason, std::move(pr.detail), true); };
+  auto fail = [&](Problem&& pr) {
+    reject(ctx, in.record_no[row], in.raw[row], pr.reason, std::move(pr.detail), true);
+  };
 
   std::string_view user, campaign, event_type_raw, conv_type_raw, event_id, creative, currency_raw;
   int64_t ts = 0;
@@ -369,7 +407,8 @@ void Validator::event(Ctx& ctx, size_t row) {
   const std::string_view event_type = to_lower(event_type_raw, arena);
   const std::string_view conv_type = to_lower(conv_type_raw, arena);
   // SPEC 1.2: a click is named so, or has neither an event type nor a conversion type (other than click).
-  const bool is_click = event_type == "click" || (event_type.empty() && (conv_type.empty() || conv_type == "click"));
+  const bool is_click =
+      event_type == "click" || (event_type.empty() && (conv_type.empty() || conv_type == "click"));
   // A click's conversion type is empty or "click": the same click either way, for the key and the row.
   const std::string_view key_conv_type = is_click ? std::string_view() : conv_type;
   if (!is_click && conv_type.empty()) return fail({Reason::missing_field, "missing conversion_type"});
@@ -382,7 +421,8 @@ void Validator::event(Ctx& ctx, size_t row) {
   const Got g_value = read_amount(in.cell(row, EF::conversion_value), &value, "conversion_value", &p);
   if (g_value == Got::bad) return fail(std::move(p));
   char currency[3];
-  if (read_text(in.cell(row, EF::currency), &currency_raw, "currency", &p) == Got::bad) return fail(std::move(p));
+  if (read_text(in.cell(row, EF::currency), &currency_raw, "currency", &p) == Got::bad)
+    return fail(std::move(p));
   if (!currency_raw.empty() && !normalize_currency(currency_raw, currency))
     return fail({Reason::bad_value, "currency is not an ISO 4217 code: " + quoted(currency_raw)});
 
@@ -391,7 +431,8 @@ void Validator::event(Ctx& ctx, size_t row) {
     const CreativeInfo* cr = dims_.creative(creative);
     if (cr && !cr->campaign_id.empty() && cr->campaign_id != campaign)
       return fail({Reason::campaign_mismatch, "ad_campaign_id " + quoted(campaign) + " but creative " +
-                                                  quoted(creative) + " belongs to " + quoted(cr->campaign_id)});
+                                                  quoted(creative) + " belongs to " +
+                                                  quoted(cr->campaign_id)});
   }
 
   DedupKey key;
@@ -404,15 +445,27 @@ void Validator::event(Ctx& ctx, size_t row) {
     event_key = event_id;
   } else {
     key.key = FieldHasher()
-                  .add(is_click ? "click" : "conversion").add_i64(ts).add(user).add(campaign).add(creative)
-                  .add(key_conv_type).add_f64(value_for_key).digest();
+                  .add(is_click ? "click" : "conversion")
+                  .add_i64(ts)
+                  .add(user)
+                  .add(campaign)
+                  .add(creative)
+                  .add(key_conv_type)
+                  .add_f64(value_for_key)
+                  .digest();
     event_key = arena.copy(fingerprint_key(key.key));
   }
   key.payload = uint32_t(FieldHasher()
-                             .add(is_click ? "click" : "conversion").add_i64(ts).add(user).add(campaign)
-                             .add(creative).add(key_conv_type).add_f64(value_for_key)
+                             .add(is_click ? "click" : "conversion")
+                             .add_i64(ts)
+                             .add(user)
+                             .add(campaign)
+                             .add(creative)
+                             .add(key_conv_type)
+                             .add_f64(value_for_key)
                              .add(currency_raw.empty() ? std::string_view() : std::string_view(currency, 3))
-                             .digest().lo);
+                             .digest()
+                             .lo);
 
   StagedTable& t = is_click ? ctx.out.clicks : ctx.out.conversions;
   TableBuffer& b = t.rows;
@@ -428,17 +481,13 @@ void Validator::event(Ctx& ctx, size_t row) {
   if (!creative.empty()) b.set_str(col::ev_creative_id, r, creative);
   if (is_click) {
     b.set_bool(col::clk_unknown_campaign, r, cmp == nullptr);
-    b.set_str(col::clk_source, r, ctx.source);
-    b.set_u64(col::clk_source_record, r, in.record_no[row]);
-    b.set_i64(col::clk_ingested_at, r, options_.ingested_at_us);
+    set_provenance(b, r, col::clk_source, ctx.source, in.record_no[row], options_.ingested_at_us);
   } else {
     b.set_str(col::conv_conversion_type, r, conv_type);
     b.set_f64(col::conv_conversion_value, r, g_value == Got::ok ? value : 0.0);
     if (!currency_raw.empty()) b.set_owned_str(col::conv_currency, r, {currency, 3});
     b.set_bool(col::conv_unknown_campaign, r, cmp == nullptr);
-    b.set_str(col::conv_source, r, ctx.source);
-    b.set_u64(col::conv_source_record, r, in.record_no[row]);
-    b.set_i64(col::conv_ingested_at, r, options_.ingested_at_us);
+    set_provenance(b, r, col::conv_source, ctx.source, in.record_no[row], options_.ingested_at_us);
   }
   t.keys.push_back(key);
 }
@@ -447,7 +496,9 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   const RawBatch& in = ctx.in;
   Arena& arena = ctx.out.bid_requests.rows.arena();
   Problem p;
-  auto fail = [&](Problem&& pr) { reject(ctx, in.record_no[row], in.raw[row], pr.reason, std::move(pr.detail), true); };
+  auto fail = [&](Problem&& pr) {
+    reject(ctx, in.record_no[row], in.raw[row], pr.reason, std::move(pr.detail), true);
+  };
 
   std::string_view auction, user, site_raw, bundle, country_raw, ua, ip, exchange, device_raw;
   int64_t ts = 0;
@@ -490,10 +541,20 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   key.event_time = ts;
   key.key = FieldHasher().add("a").add(auction).digest();
   key.payload = uint32_t(FieldHasher()
-                             .add_i64(ts).add(user).add(site).add(bundle).add(country).add(device).add(ua).add(ip)
-                             .add(exchange).add_i64(imp_cell.type == CellType::integer ? imp_cell.i64 : -1)
-                             .add_f64(has_floor ? floor : -1).add(targeting_cell.text)
-                             .digest().lo);
+                             .add_i64(ts)
+                             .add(user)
+                             .add(site)
+                             .add(bundle)
+                             .add(country)
+                             .add(device)
+                             .add(ua)
+                             .add(ip)
+                             .add(exchange)
+                             .add_i64(imp_cell.type == CellType::integer ? imp_cell.i64 : -1)
+                             .add_f64(has_floor ? floor : -1)
+                             .add(targeting_cell.text)
+                             .digest()
+                             .lo);
   const UserAgentInfo* ua_info = ua.empty() ? nullptr : &ua_cache_.lookup(ua);
   if (filtered(ctx, row, ua, ip, site, ts, key, ua_info)) return;
   if (device.empty() && ua_info) device = ua_info->device;
@@ -519,10 +580,9 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   if (imp_cell.type == CellType::integer) b.set_i32(col::bid_imp_count, r, int32_t(imp_cell.i64));
   if (has_floor) b.set_f64(col::bid_bid_floor, r, floor);
   if (!exchange.empty()) b.set_str(col::bid_exchange, r, exchange);
-  if (targeting_cell.present() && !targeting_cell.text.empty()) b.set_str(col::bid_targeting, r, targeting_cell.text);
-  b.set_str(col::bid_source, r, ctx.source);
-  b.set_u64(col::bid_source_record, r, in.record_no[row]);
-  b.set_i64(col::bid_ingested_at, r, options_.ingested_at_us);
+  if (targeting_cell.present() && !targeting_cell.text.empty())
+    b.set_str(col::bid_targeting, r, targeting_cell.text);
+  set_provenance(b, r, col::bid_source, ctx.source, in.record_no[row], options_.ingested_at_us);
   t.keys.push_back(key);
 }
 

@@ -19,8 +19,12 @@ namespace advx {
 // Dedup key spaces (the `stream` column of advx_dedup_state). Filtered records dedup among themselves and
 // rejects by their position, so that ingesting a file again stores nothing new anywhere.
 enum class KeySpace : uint8_t {
-  impressions = 0, events = 1, bid_requests = 2,
-  filtered_impressions = 3, filtered_events = 4, filtered_bid_requests = 5,
+  impressions = 0,
+  events = 1,
+  bid_requests = 2,
+  filtered_impressions = 3,
+  filtered_events = 4,
+  filtered_bid_requests = 5,
   rejects = 6,
 };
 inline constexpr int kKeySpaceCount = 7;

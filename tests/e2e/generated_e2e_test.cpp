@@ -49,10 +49,28 @@ void expect_matches_manifest(simdjson::dom::element summary, simdjson::dom::elem
 
 TEST(GeneratedE2E, IngestReportsExactlyWhatGenInjected) {
   TempDir dir;
-  CommandResult g = run_advx({"gen", "--out", dir.str("data"), "--impressions", "40000", "--seed", "11",
-                              "--files", "3", "--duplicate-rate", "0.03", "--malformed-rate", "0.02",
-                              "--bot-rate", "0.03", "--late-rate", "0.02", "--out-of-order-rate", "0.1",
-                              "--unknown-creative-rate", "0.01", "--quiet"},
+  CommandResult g = run_advx({"gen",
+                              "--out",
+                              dir.str("data"),
+                              "--impressions",
+                              "40000",
+                              "--seed",
+                              "11",
+                              "--files",
+                              "3",
+                              "--duplicate-rate",
+                              "0.03",
+                              "--malformed-rate",
+                              "0.02",
+                              "--bot-rate",
+                              "0.03",
+                              "--late-rate",
+                              "0.02",
+                              "--out-of-order-rate",
+                              "0.1",
+                              "--unknown-creative-rate",
+                              "0.01",
+                              "--quiet"},
                              dir.str());
   ASSERT_EQ(g.exit_code, 0) << g.err;
   CommandResult r = run_advx({"ingest", "--db", dir.str("g.duckdb"), "--json", dir.str("data")}, dir.str());
@@ -72,8 +90,8 @@ TEST(GeneratedE2E, IngestReportsExactlyWhatGenInjected) {
   ASSERT_EQ(q.exit_code, 0) << q.err;
   const std::string expected = std::to_string(count_at(manifest, "/impressions/stored")) + "," +
                                std::to_string(count_at(manifest, "/clicks_conversions/stored_clicks")) + "," +
-                               std::to_string(count_at(manifest, "/clicks_conversions/stored_conversions")) + "," +
-                               std::to_string(count_at(manifest, "/bid_requests/stored"));
+                               std::to_string(count_at(manifest, "/clicks_conversions/stored_conversions")) +
+                               "," + std::to_string(count_at(manifest, "/bid_requests/stored"));
   EXPECT_EQ(q.out.substr(q.out.find('\n') + 1), expected + "\n");
 }
 
@@ -87,16 +105,19 @@ TEST(GeneratedE2E, SplitAcrossRunsGivesTheSameTables) {
                      dir.str())
                 .exit_code,
             0);
-  ASSERT_EQ(run_advx({"ingest", "--db", dir.str("one.duckdb"), "-q", dir.str("data")}, dir.str()).exit_code, 0);
+  ASSERT_EQ(run_advx({"ingest", "--db", dir.str("one.duckdb"), "-q", dir.str("data")}, dir.str()).exit_code,
+            0);
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path() / "data"))
-    if (e.is_regular_file() && e.path().filename().string()[0] != '_' && e.path().parent_path().filename() != "dims")
+    if (e.is_regular_file() && e.path().filename().string()[0] != '_' &&
+        e.path().parent_path().filename() != "dims")
       files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   ASSERT_EQ(files.size(), 9u);
   for (const char* db : {"fwd.duckdb", "rev.duckdb"}) {
     for (const auto& f : files) {
-      CommandResult r = run_advx({"ingest", "--db", dir.str(db), "--dims", dir.str("data/dims"), "-q", f}, dir.str());
+      CommandResult r =
+          run_advx({"ingest", "--db", dir.str(db), "--dims", dir.str("data/dims"), "-q", f}, dir.str());
       ASSERT_EQ(r.exit_code, 0) << f << r.err;
     }
     std::reverse(files.begin(), files.end());
@@ -108,7 +129,9 @@ TEST(GeneratedE2E, SplitAcrossRunsGivesTheSameTables) {
   };
   for (const char* table : {"impressions", "clicks", "conversions", "bid_requests", "rejects"}) {
     const std::string t = table;
-    const std::string key = t == "bid_requests" ? "auction_id" : t == "rejects" ? "source, source_record" : "event_key";
+    const std::string key = t == "bid_requests" ? "auction_id"
+                            : t == "rejects"    ? "source, source_record"
+                                                : "event_key";
     const std::string rows = t == "rejects" ? key + ", reason, raw" : key + ", event_time, user_id";
     const std::string full = "SELECT count(*), sum(hash(" + rows + ")) FROM " + t;
     const std::string keys = "SELECT count(*), sum(hash(" + key + ")) FROM " + t;

@@ -68,7 +68,8 @@ constexpr char kImpressions[] =
 // 2 conversions), 1 duplicate, 6 rejected (a user id with a newline in it is a control character).
 constexpr char kEvents[] =
     "\xEF\xBB\xBF"
-    "event_id,Timestamp,user_id,campaign_id,event_type,conversion_type,conversion_value,currency,creative_id\r\n"
+    "event_id,Timestamp,user_id,campaign_id,event_type,conversion_type,conversion_value,currency,creative_"
+    "id\r\n"
     "e1,2026-11-01T10:05:00Z,u1,c1,click,,,,cr1\r\n"
     "e2,2026-11-01T18:00:00Z,u1,c1,conversion,purchase,19.99,usd,\r\n"
     ",2026-11-02 09:00:00,u2,c2,,signup,,,\r\n"
@@ -168,8 +169,8 @@ TEST_F(IngestE2E, ExactCountsPerStreamAndReason) {
   EXPECT_EQ(at(s, "/streams/impressions/duplicates"), 3u);
   EXPECT_EQ(at(s, "/streams/impressions/duplicate_conflicts"), 1u);
   EXPECT_EQ(at(s, "/streams/impressions/rejected"), 6u);
-  for (auto reason : {"malformed_json", "missing_field", "bad_timestamp", "future_timestamp", "campaign_mismatch",
-                      "bad_value"})
+  for (auto reason : {"malformed_json", "missing_field", "bad_timestamp", "future_timestamp",
+                      "campaign_mismatch", "bad_value"})
     EXPECT_EQ(at(s, std::string("/streams/impressions/rejected_by_reason/") + reason), 1u) << reason;
   EXPECT_EQ(at(s, "/streams/impressions/filtered"), 2u);
   EXPECT_EQ(at(s, "/streams/impressions/filtered_by_reason/bot_user_agent"), 1u);
@@ -197,21 +198,25 @@ TEST_F(IngestE2E, ExactCountsPerStreamAndReason) {
   EXPECT_EQ(at(s, "/files_ok"), 3u);
 
   // The stored rows, standardized and enriched.
-  EXPECT_EQ(sql("SELECT event_key, site, campaign_id, advertiser_id, country, device_type, os, win_price_cpm, "
-                "strftime(event_time, '%Y-%m-%dT%H:%M:%S.%f') FROM impressions ORDER BY user_id"),
-            "event_key,site,campaign_id,advertiser_id,country,device_type,os,win_price_cpm,"
-            "\"strftime(event_time, '%Y-%m-%dT%H:%M:%S.%f')\"\n"
-            "i1,news.example.com,c1,adv1,US,desktop,Windows,2.0,2026-11-01T10:00:00.000000\n"
-            "i2,shop.example.org,c2,adv2,,,,1.5,2026-11-01T10:30:00.000000\n"
-            + sql("SELECT event_key FROM impressions WHERE user_id = 'u3'").substr(10, 35) +
-            ",example.com,,,,,,,2026-11-01T11:00:00.250000\n"
-            + sql("SELECT event_key FROM impressions WHERE user_id = 'u4'").substr(10, 35) +
-            ",a.example,c1,adv1,,,,,2026-11-01T10:00:00.000000\n");
+  EXPECT_EQ(
+      sql("SELECT event_key, site, campaign_id, advertiser_id, country, device_type, os, win_price_cpm, "
+          "strftime(event_time, '%Y-%m-%dT%H:%M:%S.%f') FROM impressions ORDER BY user_id"),
+      "event_key,site,campaign_id,advertiser_id,country,device_type,os,win_price_cpm,"
+      "\"strftime(event_time, '%Y-%m-%dT%H:%M:%S.%f')\"\n"
+      "i1,news.example.com,c1,adv1,US,desktop,Windows,2.0,2026-11-01T10:00:00.000000\n"
+      "i2,shop.example.org,c2,adv2,,,,1.5,2026-11-01T10:30:00.000000\n" +
+          sql("SELECT event_key FROM impressions WHERE user_id = 'u3'").substr(10, 35) +
+          ",example.com,,,,,,,2026-11-01T11:00:00.250000\n" +
+          sql("SELECT event_key FROM impressions WHERE user_id = 'u4'").substr(10, 35) +
+          ",a.example,c1,adv1,,,,,2026-11-01T10:00:00.000000\n");
   EXPECT_EQ(sql("SELECT user_id, campaign_id, creative_id FROM clicks ORDER BY event_time"),
             "user_id,campaign_id,creative_id\nu1,c1,cr1\n\"u3, with comma\",c1,\nu5,c9,\n");
-  EXPECT_EQ(sql("SELECT conversion_type, conversion_value, currency, advertiser_id FROM conversions ORDER BY event_time"),
-            "conversion_type,conversion_value,currency,advertiser_id\npurchase,19.99,USD,adv1\nsignup,0.0,,adv2\n");
-  EXPECT_EQ(sql("SELECT auction_id, site_domain, country, device_type, imp_count, bid_floor FROM bid_requests ORDER BY 1"),
+  EXPECT_EQ(
+      sql("SELECT conversion_type, conversion_value, currency, advertiser_id FROM conversions ORDER BY "
+          "event_time"),
+      "conversion_type,conversion_value,currency,advertiser_id\npurchase,19.99,USD,adv1\nsignup,0.0,,adv2\n");
+  EXPECT_EQ(sql("SELECT auction_id, site_domain, country, device_type, imp_count, bid_floor FROM "
+                "bid_requests ORDER BY 1"),
             "auction_id,site_domain,country,device_type,imp_count,bid_floor\n"
             "a1,news.example.com,US,desktop,2,0.25\na2,news.example.com,US,desktop,2,0.25\n");
   EXPECT_EQ(sql("SELECT stream, category, reason, source_record FROM rejects ORDER BY stream, source_record"),
@@ -231,14 +236,16 @@ TEST_F(IngestE2E, ExactCountsPerStreamAndReason) {
 
 TEST_F(IngestE2E, IngestingAgainStoresNothingNew) {
   ASSERT_EQ(ingest().exit_code, 0);
-  const std::string before = sql(
-      "SELECT (SELECT count(*) FROM impressions), (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions), "
-      "(SELECT count(*) FROM bid_requests), (SELECT count(*) FROM rejects)");
+  const std::string before =
+      sql("SELECT (SELECT count(*) FROM impressions), (SELECT count(*) FROM clicks), (SELECT count(*) FROM "
+          "conversions), "
+          "(SELECT count(*) FROM bid_requests), (SELECT count(*) FROM rejects)");
   CommandResult r = ingest();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   simdjson::dom::element s;
   ASSERT_FALSE(parser.parse(r.out).get(s));
-  for (auto [stream, read] : {std::pair{"impressions", 15u}, {"clicks_conversions", 12u}, {"bid_requests", 5u}}) {
+  for (auto [stream, read] :
+       {std::pair{"impressions", 15u}, {"clicks_conversions", 12u}, {"bid_requests", 5u}}) {
     const std::string p = std::string("/streams/") + stream;
     EXPECT_EQ(at(s, p + "/read"), read) << stream;
     EXPECT_EQ(at(s, p + "/stored"), 0u) << stream;
@@ -246,9 +253,10 @@ TEST_F(IngestE2E, IngestingAgainStoresNothingNew) {
     EXPECT_EQ(at(s, p + "/filtered"), 0u) << stream;
     EXPECT_EQ(at(s, p + "/duplicates"), read) << stream;
   }
-  EXPECT_EQ(sql("SELECT (SELECT count(*) FROM impressions), (SELECT count(*) FROM clicks), (SELECT count(*) FROM "
-                "conversions), (SELECT count(*) FROM bid_requests), (SELECT count(*) FROM rejects)"),
-            before);
+  EXPECT_EQ(
+      sql("SELECT (SELECT count(*) FROM impressions), (SELECT count(*) FROM clicks), (SELECT count(*) FROM "
+          "conversions), (SELECT count(*) FROM bid_requests), (SELECT count(*) FROM rejects)"),
+      before);
 }
 
 TEST_F(IngestE2E, CompressedFilesReadTheSame) {

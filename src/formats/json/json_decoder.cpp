@@ -97,8 +97,8 @@ int raw_key_slot(const char* k) {
 // Slot of an unescaped key (the rare path: a key with escapes may still spell a known name).
 int key_slot(std::string_view key) {
   static constexpr std::string_view kNames[] = {
-      "ad_creative_id", "user_id",       "timestamp", "website", "impression_id", "auction_id",
-      "campaign_id",    "win_price_cpm", "user_agent", "ip",     "country",       "device_type"};
+      "ad_creative_id", "user_id",       "timestamp",  "website", "impression_id", "auction_id",
+      "campaign_id",    "win_price_cpm", "user_agent", "ip",      "country",       "device_type"};
   static_assert(std::size(kNames) == size_t(ImpressionField::count_));
   for (size_t i = 0; i < std::size(kNames); ++i)
     if (kNames[i] == key) return int(i);
@@ -201,20 +201,29 @@ error_code validate_value(od::value& v, int depth) {
 std::string_view string_text(std::string_view tok, std::string_view unescaped, Arena& arena) {
   std::string_view body = tok.substr(1);
   size_t n = unescaped.size();
-  if (n < body.size() && body[n] == '"' && std::memchr(body.data(), '\\', n) == nullptr) return body.substr(0, n);
+  if (n < body.size() && body[n] == '"' && std::memchr(body.data(), '\\', n) == nullptr)
+    return body.substr(0, n);
   return arena.copy(unescaped);
 }
 
 std::string_view describe(error_code e) {
   switch (e) {
-    case simdjson::UNCLOSED_STRING: return "unclosed string";
-    case simdjson::UTF8_ERROR: return "invalid UTF-8";
-    case simdjson::UNESCAPED_CHARS: return "unescaped control character in a string";
-    case simdjson::STRING_ERROR: return "invalid string (bad escape or surrogate)";
-    case simdjson::NUMBER_ERROR: return "invalid number";
-    case simdjson::DEPTH_ERROR: return "nested deeper than 1024 levels";
-    case simdjson::TRAILING_CONTENT: return "trailing content after the object";
-    default: return simdjson::error_message(e);
+    case simdjson::UNCLOSED_STRING:
+      return "unclosed string";
+    case simdjson::UTF8_ERROR:
+      return "invalid UTF-8";
+    case simdjson::UNESCAPED_CHARS:
+      return "unescaped control character in a string";
+    case simdjson::STRING_ERROR:
+      return "invalid string (bad escape or surrogate)";
+    case simdjson::NUMBER_ERROR:
+      return "invalid number";
+    case simdjson::DEPTH_ERROR:
+      return "nested deeper than 1024 levels";
+    case simdjson::TRAILING_CONTENT:
+      return "trailing content after the object";
+    default:
+      return simdjson::error_message(e);
   }
 }
 
@@ -279,7 +288,8 @@ class JsonDecoder final : public Decoder {
         mode_ = Mode::ndjson;  // leading blank lines still count as lines
       }
     }
-    return mode_ == Mode::ndjson ? decode_ndjson(data, pos, at_end, out) : decode_array(data, pos, at_end, out);
+    return mode_ == Mode::ndjson ? decode_ndjson(data, pos, at_end, out)
+                                 : decode_array(data, pos, at_end, out);
   }
 
  private:
@@ -393,9 +403,13 @@ class JsonDecoder final : public Decoder {
         continue;
       }
       switch (c) {
-        case '"': in_string_ = true; break;
+        case '"':
+          in_string_ = true;
+          break;
         case '{':
-        case '[': ++depth_; break;
+        case '[':
+          ++depth_;
+          break;
         case '}':
         case ']':
           if (depth_ > 0)
@@ -406,7 +420,8 @@ class JsonDecoder final : public Decoder {
         case ',':
           if (depth_ == 0) return c;
           break;
-        default: break;
+        default:
+          break;
       }
     }
     return 0;
@@ -540,7 +555,8 @@ class JsonDecoder final : public Decoder {
     detail += std::to_string(record_no_);
     detail += ": ";
     detail += what;
-    out.rejects.push_back(RejectRecord{Reason::malformed_json, std::move(detail), record_no_, std::string(raw)});
+    out.rejects.push_back(
+        RejectRecord{Reason::malformed_json, std::move(detail), record_no_, std::string(raw)});
   }
 
   od::parser parser_;

@@ -1,8 +1,6 @@
 #include <unistd.h>
 
 // `advx gen`: determinism, an exact manifest, and the funnel the SPEC describes.
-#include "gen/generator.hpp"
-
 #include <avro.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -14,6 +12,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "gen/generator.hpp"
 
 namespace {
 

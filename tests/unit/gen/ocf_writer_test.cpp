@@ -1,8 +1,6 @@
 #include <unistd.h>
 
 // OcfWriter round trips through avro-c, the reference C implementation, for every codec.
-#include "formats/avro/ocf_writer.hpp"
-
 #include <avro.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "formats/avro/ocf_writer.hpp"
 #include "gen/bid_request_encoder.hpp"
 #include "gen/bid_request_schema.hpp"
 
@@ -23,7 +22,8 @@ constexpr const char* kSchema = R"({"type":"record","name":"T","fields":[
   {"name":"b","type":"boolean"},{"name":"f","type":"float"}]})";
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("advx_gen_test_" + std::to_string(getpid()) + "_" + name)).string();
+  return (std::filesystem::temp_directory_path() / ("advx_gen_test_" + std::to_string(getpid()) + "_" + name))
+      .string();
 }
 
 int64_t value_of(int i) { return (i % 2 ? -1 : 1) * (int64_t(i) * 1234567891LL); }

@@ -13,14 +13,16 @@ TEST(DedupIndex, WindowAndConflicts) {
   DedupIndex ix;
   using O = DedupIndex::Outcome;
   EXPECT_EQ(ix.check_and_insert(7, 1, 0, 100, 24 * kHour), O::inserted);
-  EXPECT_EQ(ix.check_and_insert(7, 1, 24 * kHour, 100, 24 * kHour), O::duplicate);  // exactly the window apart
-  EXPECT_EQ(ix.check_and_insert(7, 1, 5 * kHour, 101, 24 * kHour), O::conflict);    // payload differs
+  EXPECT_EQ(ix.check_and_insert(7, 1, 24 * kHour, 100, 24 * kHour),
+            O::duplicate);                                                        // exactly the window apart
+  EXPECT_EQ(ix.check_and_insert(7, 1, 5 * kHour, 101, 24 * kHour), O::conflict);  // payload differs
   EXPECT_EQ(ix.check_and_insert(7, 1, 24 * kHour + 1, 100, 24 * kHour), O::inserted);  // one µs past it
   EXPECT_EQ(ix.size(), 2u);
   // both entries of the key are found
   EXPECT_EQ(ix.check_and_insert(7, 1, 47 * kHour, 100, 24 * kHour), O::duplicate);
   EXPECT_EQ(ix.check_and_insert(7, 2, 0, 100, 24 * kHour), O::inserted);  // other key
-  EXPECT_EQ(ix.check_and_insert(0, 0, 0, 1, 24 * kHour), O::inserted);  // an all-zero key is a key like any other
+  EXPECT_EQ(ix.check_and_insert(0, 0, 0, 1, 24 * kHour),
+            O::inserted);  // an all-zero key is a key like any other
   EXPECT_EQ(ix.check_and_insert(0, 0, 0, 1, 24 * kHour), O::duplicate);
 }
 
@@ -41,8 +43,9 @@ TEST(DedupIndex, ReservedIndexHoldsItsKeysCompactly) {
   ix.reserve(100000);
   const size_t reserved = ix.memory_bytes();
   std::mt19937_64 rng(2);
-  for (int i = 0; i < 100000; i++) ASSERT_EQ(ix.check_and_insert(rng(), 7, 0, 0, 0), DedupIndex::Outcome::inserted);
-  EXPECT_EQ(ix.memory_bytes(), reserved);  // no rehash on the way
+  for (int i = 0; i < 100000; i++)
+    ASSERT_EQ(ix.check_and_insert(rng(), 7, 0, 0, 0), DedupIndex::Outcome::inserted);
+  EXPECT_EQ(ix.memory_bytes(), reserved);      // no rehash on the way
   EXPECT_LE(ix.memory_bytes(), 100000u * 29);  // 24 + 1 bytes a slot at a load of 0.875
   // Keys that collide on the group and the tag are still told apart by the full 96 bits.
   DedupIndex same;

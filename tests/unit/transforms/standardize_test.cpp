@@ -63,7 +63,8 @@ TEST(Standardize, CurrencyAndIds) {
 
 TEST(UserAgent, BotsAndFamilies) {
   const auto chrome_win = classify_user_agent(
-      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36");
+      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
+      "Safari/537.36");
   EXPECT_FALSE(chrome_win.is_bot);
   EXPECT_EQ(chrome_win.os, "Windows");
   EXPECT_EQ(chrome_win.browser, "Chrome");
@@ -78,15 +79,17 @@ TEST(UserAgent, BotsAndFamilies) {
   EXPECT_EQ(ipad.device, "tablet");
   const auto edge = classify_user_agent("Mozilla/5.0 (Windows NT 10.0) Chrome/120.0 Safari/537.36 Edg/120.0");
   EXPECT_EQ(edge.browser, "Edge");
-  const auto android_tab = classify_user_agent("Mozilla/5.0 (Linux; Android 13; SM-X700) Chrome/120.0 Safari/537.36");
+  const auto android_tab =
+      classify_user_agent("Mozilla/5.0 (Linux; Android 13; SM-X700) Chrome/120.0 Safari/537.36");
   EXPECT_EQ(android_tab.os, "Android");
   EXPECT_EQ(android_tab.device, "tablet");
-  const auto tv = classify_user_agent("Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) SamsungBrowser/4.0 TV Safari/537.36");
+  const auto tv =
+      classify_user_agent("Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) SamsungBrowser/4.0 TV Safari/537.36");
   EXPECT_EQ(tv.device, "ctv");
   for (auto bot : {"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
                    "Mozilla/5.0 (compatible; bingbot/2.0)", "Mozilla/5.0 (compatible; AhrefsBot/7.0)",
-                   "Baiduspider+(+http://www.baidu.com/search/spider.htm)", "curl/8.0.1", "python-requests/2.31",
-                   "facebookexternalhit/1.1", "Mozilla/5.0 HeadlessChrome/120.0"}) {
+                   "Baiduspider+(+http://www.baidu.com/search/spider.htm)", "curl/8.0.1",
+                   "python-requests/2.31", "facebookexternalhit/1.1", "Mozilla/5.0 HeadlessChrome/120.0"}) {
     EXPECT_TRUE(classify_user_agent(bot).is_bot) << bot;
   }
   UserAgentCache cache;

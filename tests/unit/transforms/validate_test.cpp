@@ -59,8 +59,9 @@ struct Fixture : ::testing::Test {
     return std::string(out.rejects.rows.data<std::string_view>(col::rej_reason)[i]);
   }
   std::string imp_str(int c, size_t r = 0) {
-    return out.impressions.rows.is_valid(c, r) ? std::string(out.impressions.rows.data<std::string_view>(c)[r])
-                                               : "NULL";
+    return out.impressions.rows.is_valid(c, r)
+               ? std::string(out.impressions.rows.data<std::string_view>(c)[r])
+               : "NULL";
   }
 
   Dimensions dims;
@@ -91,14 +92,15 @@ TEST_F(Fixture, SeedExampleIsAValidImpression) {
 }
 
 TEST_F(Fixture, EnrichmentAndStandardization) {
-  impression({{IF::ad_creative_id, integer(0, "cr1")},  // an integer literal keeps its text
-              {IF::user_id, str("  u1  ")},
-              {IF::timestamp, integer(1716554096123)},
-              {IF::website, str("https://WWW.News.Example.com:443/a?b")},
-              {IF::impression_id, str("imp-1")},
-              {IF::win_price_cpm, number(2.5)},
-              {IF::country, str("deu")},
-              {IF::user_agent, str("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile Safari/604.1")}});
+  impression(
+      {{IF::ad_creative_id, integer(0, "cr1")},  // an integer literal keeps its text
+       {IF::user_id, str("  u1  ")},
+       {IF::timestamp, integer(1716554096123)},
+       {IF::website, str("https://WWW.News.Example.com:443/a?b")},
+       {IF::impression_id, str("imp-1")},
+       {IF::win_price_cpm, number(2.5)},
+       {IF::country, str("deu")},
+       {IF::user_agent, str("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile Safari/604.1")}});
   run();
   ASSERT_EQ(out.impressions.rows.rows(), 1u);
   EXPECT_EQ(imp_str(col::imp_campaign_id), "c1");
@@ -118,30 +120,57 @@ TEST_F(Fixture, RejectReasons) {
   const Cell ts = str("2026-09-01T00:00:00Z");
   const std::string long_id(300, 'u');  // cells are views: the text must outlive the batch
   impression({{IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});  // no creative
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str(" ")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, str("yesterday")},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str(" ")},
+              {IF::timestamp, ts},
               {IF::website, str("a.com")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, str("2099-01-01T00:00:00Z")},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, str("yesterday")},
               {IF::website, str("a.com")}});
-  impression({{IF::ad_creative_id, boolean(true)}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str(long_id)}, {IF::timestamp, ts},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, str("2099-01-01T00:00:00Z")},
               {IF::website, str("a.com")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+  impression({{IF::ad_creative_id, boolean(true)},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
+              {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str(long_id)},
+              {IF::timestamp, ts},
+              {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
+              {IF::website, str("a.com")},
               {IF::win_price_cpm, number(-1)}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
+              {IF::website, str("a.com")},
               {IF::campaign_id, str("c2")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("https://")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
+              {IF::website, str("https://")}});
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
+              {IF::website, str("a.com")},
               {IF::win_price_cpm, str("1.5")}});
   // within the allowed skew: fine
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")},
-              {IF::timestamp, integer((kNow + 9 * 60 * 1'000'000) / 1000)}, {IF::website, str("a.com")}});
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, integer((kNow + 9 * 60 * 1'000'000) / 1000)},
+              {IF::website, str("a.com")}});
   raw.rejects.push_back({Reason::malformed_json, "line 99: bad", 99, "{oops"});
   run();
   EXPECT_EQ(out.impressions.rows.rows(), 2u);  // the string price and the near-future one
   ASSERT_EQ(out.rejects.rows.rows(), 10u);
-  const char* expected[] = {"malformed_json", "missing_field", "missing_field", "bad_timestamp",  "future_timestamp",
-                            "bad_value",      "bad_value",     "bad_value",     "campaign_mismatch", "bad_value"};
+  const char* expected[] = {"malformed_json",    "missing_field", "missing_field", "bad_timestamp",
+                            "future_timestamp",  "bad_value",     "bad_value",     "bad_value",
+                            "campaign_mismatch", "bad_value"};
   for (size_t i = 0; i < 10; i++) EXPECT_EQ(reject_reason(i), expected[i]) << i;
   EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_category)[0], "rejected");
   EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_detail)[1], "missing ad_creative_id");
@@ -155,13 +184,23 @@ TEST_F(Fixture, RejectReasons) {
 
 TEST_F(Fixture, FilteredTraffic) {
   const Cell ts = str("2026-09-01 00:00:00");
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
+              {IF::website, str("a.com")},
               {IF::user_agent, str("Mozilla/5.0 (compatible; Googlebot/2.1)")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts}, {IF::website, str("a.com")},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
+              {IF::website, str("a.com")},
               {IF::ip, str("10.0.0.66")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
               {IF::website, str("http://www.news.blocked.example/x")}});
-  impression({{IF::ad_creative_id, str("cr1")}, {IF::user_id, str("u")}, {IF::timestamp, ts},
+  impression({{IF::ad_creative_id, str("cr1")},
+              {IF::user_id, str("u")},
+              {IF::timestamp, ts},
               {IF::website, str("notblocked.example")}});
   run();
   EXPECT_EQ(out.impressions.rows.rows(), 1u);
@@ -185,18 +224,43 @@ TEST_F(Fixture, ClicksAndConversions) {
   };
   const Cell ts = str("2026-09-01T10:00:00+02:00");
   row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}});  // click: no types
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::event_type, str("CLICK")}});
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::conversion_type, str("click")}});
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")},
-       {EF::conversion_type, str("Purchase")}, {EF::conversion_value, str("19.99")}, {EF::currency, str("usd")}});
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c9")}, {EF::event_type, str("conversion")},
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c1")},
+       {EF::event_type, str("CLICK")}});
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c1")},
+       {EF::conversion_type, str("click")}});
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c1")},
+       {EF::conversion_type, str("Purchase")},
+       {EF::conversion_value, str("19.99")},
+       {EF::currency, str("usd")}});
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c9")},
+       {EF::event_type, str("conversion")},
        {EF::conversion_type, str("signup")}});  // unknown campaign: stored, flagged
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::event_type, str("conversion")}});
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::conversion_type, str("lead")},
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c1")},
+       {EF::event_type, str("conversion")}});
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c1")},
+       {EF::conversion_type, str("lead")},
        {EF::conversion_value, str("-3")}});
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::conversion_type, str("lead")},
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c1")},
+       {EF::conversion_type, str("lead")},
        {EF::currency, str("dollars")}});
-  row({{EF::event_timestamp, ts}, {EF::user_id, str("u")}, {EF::campaign_id, str("c1")}, {EF::creative_id, str("cr2")}});
+  row({{EF::event_timestamp, ts},
+       {EF::user_id, str("u")},
+       {EF::campaign_id, str("c1")},
+       {EF::creative_id, str("cr2")}});
   row({{EF::user_id, str("u")}, {EF::campaign_id, str("c1")}});
   Validator v(dims, options);
   v.process(ev, "/data/ev.csv", out);
@@ -231,10 +295,17 @@ TEST_F(Fixture, BidRequests) {
   Cell ts;
   ts.type = CellType::timestamp_us;
   ts.i64 = 1716554096123000;
-  row({{BF::auction_id, str("a1")}, {BF::timestamp, ts}, {BF::device_type, integer(5)}, {BF::imp_count, integer(2)},
-       {BF::bid_floor, number(0.5)}, {BF::site_domain, str("WWW.Site.COM")}, {BF::country, str("fr")}});
+  row({{BF::auction_id, str("a1")},
+       {BF::timestamp, ts},
+       {BF::device_type, integer(5)},
+       {BF::imp_count, integer(2)},
+       {BF::bid_floor, number(0.5)},
+       {BF::site_domain, str("WWW.Site.COM")},
+       {BF::country, str("fr")}});
   row({{BF::timestamp, ts}});
-  row({{BF::auction_id, str("a3")}, {BF::timestamp, integer(1716554096)}, {BF::user_agent, str("AhrefsBot/7.0")}});
+  row({{BF::auction_id, str("a3")},
+       {BF::timestamp, integer(1716554096)},
+       {BF::user_agent, str("AhrefsBot/7.0")}});
   Validator v(dims, options);
   v.process(b, "/data/b.avro", out);
   ASSERT_EQ(out.bid_requests.rows.rows(), 1u);
