@@ -71,20 +71,19 @@ class ProgressBar {
 };
 
 // Dimension data: --dims DIR, else a `dims` folder inside an input folder, else what the store holds.
-bool load_dimensions(const IngestArgs& a, DuckDbStore& store, Dimensions& dims, std::string* dims_dir,
-                     std::string* error) {
-  *dims_dir = a.dims;
-  if (dims_dir->empty()) {
-    for (const auto& p : a.paths) {
-      std::error_code ec;
-      if (fs::is_directory(p, ec) && fs::exists(fs::path(p) / "dims" / "campaigns.csv", ec)) {
-        *dims_dir = (fs::path(p) / "dims").string();
-        break;
-      }
-    }
+std::string find_dims_dir(const IngestArgs& a) {
+  if (!a.dims.empty()) return a.dims;
+  for (const auto& p : a.paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec) && fs::exists(fs::path(p) / "dims" / "campaigns.csv", ec))
+      return (fs::path(p) / "dims").string();
   }
-  if (!dims_dir->empty()) {
-    if (!dims.load_directory(*dims_dir, error)) return false;
+  return {};
+}
+
+bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions& dims, std::string* error) {
+  if (!dims_dir.empty()) {
+    if (!dims.load_directory(dims_dir, error)) return false;
     TableBuffer campaigns(tables::kCampaigns), creatives(tables::kCreatives);
     dims.fill_campaign_table(campaigns);
     dims.fill_creative_table(creatives);
@@ -95,13 +94,11 @@ bool load_dimensions(const IngestArgs& a, DuckDbStore& store, Dimensions& dims, 
     return true;
   }
   QueryResult r = store.query(
-      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS "
-      "VARCHAR), "
+      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS VARCHAR), "
       "currency FROM campaigns");
   for (const auto& row : r.rows) dims.add_campaign({row[0], row[1], row[2], row[3], row[4], row[5]});
   r = store.query(
-      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM "
-      "creatives");
+      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM creatives");
   for (const auto& row : r.rows) dims.add_creative({row[0], row[1], row[2], row[3], row[4]});
   return true;
 }
@@ -128,23 +125,26 @@ int run_ingest(const IngestArgs& a) {
     options.validation.blocked_sites.emplace(host);
   }
 
-  DuckDbStore store(a.db);
-  // DuckDB caches up to 80 % of RAM by default; an ingest needs little once rows are committed, and the
-  // budget of SPEC-scale runs (10M impressions under 1.5 GB) is spent better on the dedup index.
+  // Inputs first: a mistyped path must not leave a new, empty database behind.
+  std::string error;
+  const std::string dims_dir = find_dims_dir(a);
+  const std::vector<std::string> files = expand_inputs(a.paths, dims_dir, &error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "advx ingest: %s\n", error.c_str());
+    return kExitFailure;
+  }
   if (a.memory_limit.find('\'') != std::string::npos) {
     std::fprintf(stderr, "advx ingest: --memory-limit %s is not a size\n", a.memory_limit.c_str());
     return kExitUsage;
   }
+
+  DuckDbStore store(a.db);
+  // DuckDB caches up to 80 % of RAM by default; an ingest needs little once rows are committed, and the
+  // budget of SPEC-scale runs (10M impressions under 1.5 GB) is spent better on the dedup index.
   store.execute("SET memory_limit = '" + a.memory_limit + "'");
   store.ensure_schema();
   Dimensions dims;
-  std::string dims_dir, error;
-  if (!load_dimensions(a, store, dims, &dims_dir, &error)) {
-    std::fprintf(stderr, "advx ingest: %s\n", error.c_str());
-    return kExitFailure;
-  }
-  const std::vector<std::string> files = expand_inputs(a.paths, dims_dir, &error);
-  if (!error.empty()) {
+  if (!load_dimensions(dims_dir, store, dims, &error)) {
     std::fprintf(stderr, "advx ingest: %s\n", error.c_str());
     return kExitFailure;
   }

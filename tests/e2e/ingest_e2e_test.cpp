@@ -293,9 +293,10 @@ TEST_F(IngestE2E, AnUnreadableFileFailsAlone) {
   EXPECT_EQ(at(s, "/streams/impressions/stored"), 4u);
   EXPECT_EQ(at(s, "/streams/clicks_conversions/stored"), 5u);
 
-  r = run_advx({"ingest", "--db", db, dir.str("does-not-exist.jsonl")}, dir.str());
+  r = run_advx({"ingest", "--db", dir.str("new.duckdb"), dir.str("does-not-exist.jsonl")}, dir.str());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("does-not-exist.jsonl"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir.path() / "new.duckdb"));  // a mistyped path leaves no empty database behind
 }
 
 TEST(Cli, HelpAndUsageErrors) {
