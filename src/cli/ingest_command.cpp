@@ -28,6 +28,7 @@ struct IngestArgs {
   double dedup_window_s = 86400;
   std::string now;
   std::string memory_limit = "256MB";
+  size_t max_record_mb = 64;
   bool json = false;
   bool quiet = false;
 };
@@ -94,11 +95,13 @@ bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions
     return true;
   }
   QueryResult r = store.query(
-      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS VARCHAR), "
+      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS "
+      "VARCHAR), "
       "currency FROM campaigns");
   for (const auto& row : r.rows) dims.add_campaign({row[0], row[1], row[2], row[3], row[4], row[5]});
   r = store.query(
-      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM creatives");
+      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM "
+      "creatives");
   for (const auto& row : r.rows) dims.add_creative({row[0], row[1], row[2], row[3], row[4]});
   return true;
 }
@@ -114,6 +117,7 @@ int run_ingest(const IngestArgs& a) {
   options.validation.ingested_at_us = wall_clock_us();
   options.validation.max_future_skew_us = int64_t(a.future_skew_s * 1e6);
   options.dedup_window_us = int64_t(a.dedup_window_s * 1e6);
+  options.max_record_bytes = a.max_record_mb << 20;
   options.validation.blocked_ips.insert(a.blocked_ips.begin(), a.blocked_ips.end());
   Arena arena;
   for (const auto& s : a.blocked_sites) {
@@ -214,6 +218,11 @@ void add_ingest_command(CLI::App& app, int& result) {
   sub->add_option("--now", args->now, "Processing time for the future_timestamp rule (default: the clock)");
   sub->add_option("--memory-limit", args->memory_limit, "Memory DuckDB may use (DuckDB syntax, e.g. 1GB)")
       ->capture_default_str();
+  sub->add_option("--max-record-mb", args->max_record_mb,
+                  "A longer record (e.g. an unterminated CSV quote) fails "
+                  "its file instead of filling memory")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   sub->add_flag("--json", args->json, "Print the summary as JSON");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar");
   sub->callback([args, &result] { result = run_ingest(*args); });

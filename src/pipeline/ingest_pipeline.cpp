@@ -219,7 +219,21 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
         std::memset(buf.data() + len, 0, kInputPadding);
         consumed = decoder->decode({buf.data(), len}, end, u->raw);
         if (consumed > 0 || end || !decoder->fatal_error().empty()) break;
-        buf.resize(buf.size() * 2);  // a record larger than a block
+        // A record larger than a block: read on, up to a bound, so that a stray quote in a CSV file or a
+        // JSON file without line ends cannot pull a whole file into memory.
+        if (buf.size() >= options_.max_record_bytes) {
+          read_error = path + ": a record is longer than " + std::to_string(options_.max_record_bytes >> 20) +
+                       " MB (at byte " + std::to_string(src->position()) + "): not a valid input";
+          end = true;
+          break;
+        }
+        buf.resize(std::min(buf.size() * 2, options_.max_record_bytes + kInputPadding));
+      }
+      if (!read_error.empty() && consumed == 0) {  // nothing more can be decoded from this file
+        u->raw.clear();
+        u->staged.clear();
+        full_units.push(u);
+        break;
       }
       if (!decoder->fatal_error().empty()) end = true;
       carry.assign(buf.data() + consumed, buf.data() + len);

@@ -299,6 +299,29 @@ TEST_F(IngestE2E, AnUnreadableFileFailsAlone) {
   EXPECT_FALSE(fs::exists(dir.path() / "new.duckdb"));  // a mistyped path leaves no empty database behind
 }
 
+TEST(IngestLimits, AnEndlessRecordFailsItsFileWithBoundedMemory) {
+  // A stray opening quote early in a CSV file makes the rest of the file one pending record: the file
+  // fails with a clear message once that record passes --max-record-mb, and the rows before it are kept.
+  TempDir dir;
+  std::string csv = "event_id,event_timestamp,user_id,ad_campaign_id\ne1,2026-11-01T10:00:00Z,u1,c1\n";
+  csv += "e2,2026-11-01T10:00:00Z,\"u2,c1\n";
+  // Larger than a read block (4 MB), so the pending record cannot be completed within one.
+  for (int i = 0; csv.size() < (9u << 20); i++)
+    csv += "e" + std::to_string(i) + ",2026-11-01T10:00:00Z,u,c1\n";
+  write_file(dir.path() / "events.csv", csv);
+  CommandResult r = run_advx(
+      {"ingest", "--db", dir.str("l.duckdb"), "--max-record-mb", "1", "--json", dir.str("events.csv")},
+      dir.str());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("longer than 1 MB"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("events.csv"), std::string::npos) << r.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element s;
+  ASSERT_FALSE(parser.parse(r.out).get(s)) << r.out;
+  EXPECT_EQ(at(s, "/streams/clicks_conversions/stored"), 1u);
+  EXPECT_EQ(at(s, "/files_ok"), 0u);
+}
+
 TEST(Cli, HelpAndUsageErrors) {
   TempDir dir;
   for (const char* cmd : {"gen", "ingest", "sql"}) {
