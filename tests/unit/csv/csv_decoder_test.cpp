@@ -8,60 +8,21 @@
 #include <string>
 #include <vector>
 
+#include "../decoder_snapshot.hpp"
 #include "formats/decoder.hpp"
 
 namespace advx {
 namespace {
 
+using test::Buffer;
+using test::Cells;
+using test::Reject;
+using test::Result;
+using test::Row;
+
 constexpr std::array<const char*, size_t(EventField::count_)> kFieldNames = {
     "event_timestamp", "user_id",     "campaign_id",      "event_type", "conversion_type",
     "event_id",        "creative_id", "conversion_value", "currency"};
-
-using Cells = std::map<std::string, std::string>;  // present cells only, by EventField name
-
-struct Row {
-  uint64_t record_no;
-  std::string raw;
-  Cells cells;
-  bool operator==(const Row&) const = default;
-};
-
-struct Reject {
-  Reason reason;
-  std::string detail;
-  uint64_t record_no;
-  std::string raw;
-  bool operator==(const Reject&) const = default;
-};
-
-struct Result {
-  std::vector<Row> rows;
-  std::vector<Reject> rejects;
-  std::map<std::string, uint64_t, std::less<>> unknown;
-  bool operator==(const Result&) const = default;
-};
-
-void PrintTo(const Row& r, std::ostream* os) {
-  *os << "{line " << r.record_no << " raw=" << ::testing::PrintToString(r.raw) << " "
-      << ::testing::PrintToString(r.cells) << "}";
-}
-void PrintTo(const Reject& r, std::ostream* os) {
-  *os << "{" << reason_name(r.reason) << " line " << r.record_no << " " << ::testing::PrintToString(r.detail)
-      << " raw=" << ::testing::PrintToString(r.raw) << "}";
-}
-
-// An exact-size heap copy, so ASan catches any read past `data` (the padding is not relied upon).
-class Buffer {
- public:
-  explicit Buffer(std::string_view s) : size_(s.size()), bytes_(new char[s.size() + 1]) {
-    if (!s.empty()) std::memcpy(bytes_.get(), s.data(), s.size());
-  }
-  std::string_view view() const { return {bytes_.get(), size_}; }
-
- private:
-  size_t size_;
-  std::unique_ptr<char[]> bytes_;
-};
 
 Result collect(const RawBatch& b) {
   Result r;

@@ -15,10 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "../decoder_snapshot.hpp"
 #include "formats/decoder.hpp"
 
 namespace advx {
 namespace {
+
+using test::Buffer;
+using test::Cells;
+using test::Reject;
+using test::Result;
+using test::Row;
 
 constexpr std::array<const char*, size_t(ImpressionField::count_)> kFieldNames = {
     "ad_creative_id", "user_id",       "timestamp",  "website", "impression_id", "auction_id",
@@ -53,52 +60,10 @@ std::string describe_cell(const Cell& c) {
   return "?";
 }
 
-using Cells = std::map<std::string, std::string>;  // present or null cells, by ImpressionField name
-
-struct Row {
-  uint64_t record_no;
-  std::string raw;
-  Cells cells;
-  bool operator==(const Row&) const = default;
-};
-
-struct Reject {
-  Reason reason;
-  std::string detail;
-  uint64_t record_no;
-  std::string raw;
-  bool operator==(const Reject&) const = default;
-};
-
-struct Result {
-  std::vector<Row> rows;
-  std::vector<Reject> rejects;
-  std::map<std::string, uint64_t, std::less<>> unknown;
-  bool operator==(const Result&) const = default;
-};
-
-void PrintTo(const Row& r, std::ostream* os) {
-  *os << "{record " << r.record_no << " raw=" << ::testing::PrintToString(r.raw) << " "
-      << ::testing::PrintToString(r.cells) << "}";
-}
-void PrintTo(const Reject& r, std::ostream* os) {
-  *os << "{" << reason_name(r.reason) << " record " << r.record_no << " "
-      << ::testing::PrintToString(r.detail) << " raw=" << ::testing::PrintToString(r.raw) << "}";
-}
-
-// An exact-size heap copy followed by kInputPadding bytes, as the decoder contract promises. The padding
-// holds JSON-looking bytes so a decoder that parses it as data is caught; ASan catches reads beyond it.
-class Buffer {
- public:
-  explicit Buffer(std::string_view s) : size_(s.size()), bytes_(new char[s.size() + kInputPadding]) {
-    if (!s.empty()) std::memcpy(bytes_.get(), s.data(), s.size());
-    for (size_t i = 0; i < kInputPadding; ++i) bytes_[s.size() + i] = "1]}\",9"[i % 6];
-  }
-  std::string_view view() const { return {bytes_.get(), size_}; }
-
- private:
-  size_t size_;
-  std::unique_ptr<char[]> bytes_;
+// Exact-size input followed by kInputPadding bytes, as the decoder contract promises. The padding holds
+// JSON-looking bytes so a decoder that parses it as data is caught; ASan catches reads beyond it.
+struct PaddedBuffer : test::Buffer {
+  explicit PaddedBuffer(std::string_view s) : test::Buffer(s, kInputPadding, "1]}\",9") {}
 };
 
 // Copies the batch out (cells point into the input buffer, which the caller frees).
@@ -118,7 +83,7 @@ void collect(const RawBatch& b, Result& r) {
 Result decode_all(std::string_view input) {
   auto decoder = make_json_decoder();
   RawBatch batch(Stream::impressions);
-  Buffer buf(input);
+  PaddedBuffer buf(input);
   size_t consumed = decoder->decode(buf.view(), true, batch);
   EXPECT_EQ(consumed, input.size());
   EXPECT_EQ(decoder->fatal_error(), "");
@@ -135,13 +100,13 @@ Result decode_split(std::string_view input, size_t split) {
   size_t consumed = 0;
   {
     RawBatch batch(Stream::impressions);
-    Buffer first(input.substr(0, split));
+    PaddedBuffer first(input.substr(0, split));
     consumed = decoder->decode(first.view(), false, batch);
     EXPECT_LE(consumed, split);
     collect(batch, r);
   }
   RawBatch batch(Stream::impressions);
-  Buffer second(input.substr(consumed));
+  PaddedBuffer second(input.substr(consumed));
   EXPECT_EQ(decoder->decode(second.view(), true, batch), input.size() - consumed);
   collect(batch, r);
   return r;
@@ -159,7 +124,7 @@ Result decode_chunked(std::string_view input, size_t chunk) {
     offset += take;
     bool at_end = offset == input.size();
     RawBatch batch(Stream::impressions);
-    Buffer buf(carry);
+    PaddedBuffer buf(carry);
     size_t consumed = decoder->decode(buf.view(), at_end, batch);
     EXPECT_LE(consumed, carry.size());
     collect(batch, r);
@@ -285,7 +250,7 @@ TEST(JsonDecoder, FinalLineWithoutNewline) {
   auto decoder = make_json_decoder();
   RawBatch batch(Stream::impressions);
   std::string input = a + "\n" + b;
-  Buffer buf(input);
+  PaddedBuffer buf(input);
   EXPECT_EQ(decoder->decode(buf.view(), false, batch), a.size() + 1);
   EXPECT_EQ(batch.rows(), 1u);
   Buffer rest(b);
