@@ -1,8 +1,8 @@
 // Deduplication (SPEC 2.4): one hash index per key space. The index is SwissTable-shaped: slots in groups
 // of 16 with a byte of control per slot (empty, or 7 bits of the key), so one SSE2 compare answers "is the
-// key in this group" and lookups of new keys (the common case) stay short at a load of 0.875. A slot is
+// key in this group" and lookups of new keys (the common case) stay short at a load of 15/16. A slot is
 // 24 bytes: 96 bits of the key's 128-bit hash, the event time (µs) and 32 bits of payload hash; with its
-// control byte and the load, about 29-43 bytes a key. The group count is not a power of two (the key is
+// control byte and the load, about 27-40 bytes a key. The group count is not a power of two (the key is
 // mapped by multiply-shift), so the index grows by 1.5x, and it is sized up front from the input's size
 // where known. A key may hold several entries when its records lie more than the dedup window apart.
 // The index is rebuilt from `advx_dedup_state` at start, and the keys a run adds are appended to that
@@ -48,7 +48,7 @@ class DedupIndex {
   static_assert(sizeof(Slot) == 24);
   static constexpr size_t kGroup = 16;
   static constexpr uint8_t kEmpty = 0x80;
-  static constexpr double kMaxLoad = 0.875;
+  static constexpr double kMaxLoad = 0.9375;  // 15 of 16 slots: groups of 16 keep probes short
 
   size_t group_of(uint64_t a) const { return size_t((static_cast<unsigned __int128>(a) * groups_) >> 64); }
   static uint8_t tag_of(uint32_t b) { return uint8_t(b & 0x7f); }
