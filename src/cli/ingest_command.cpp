@@ -10,6 +10,7 @@
 
 #include "cli/app.hpp"
 #include "core/time_util.hpp"
+#include "correlate/attribution.hpp"
 #include "pipeline/ingest_pipeline.hpp"
 #include "transforms/standardize.hpp"
 
@@ -26,6 +27,9 @@ struct IngestArgs {
   std::vector<std::string> blocked_sites;
   double future_skew_s = 600;
   double dedup_window_s = 86400;
+  double click_window_s = 3600;
+  double click_through_window_s = 7 * 86400;
+  double view_through_window_s = 86400;
   std::string now;
   std::string memory_limit = "256MB";
   size_t max_record_mb = 64;
@@ -176,7 +180,17 @@ int run_ingest(const IngestArgs& a) {
   }
   bar.finish();
 
+  // SPEC 2.6: attribute again every user and campaign that this run's rows touch.
+  AttributionWindows windows;
+  windows.click_us = int64_t(a.click_window_s * 1e6);
+  windows.click_through_us = int64_t(a.click_through_window_s * 1e6);
+  windows.view_through_us = int64_t(a.view_through_window_s * 1e6);
+  const AttributionResult attribution = attribute(store, options.validation.ingested_at_us, windows);
+
   IngestSummary& s = pipeline.summary();
+  s.attributed_pairs = attribution.pairs;
+  s.attributed_clicks = attribution.clicks;
+  s.attributed_conversions = attribution.conversions;
   s.dedup_keys = pipeline.deduplicator().entries();
   s.dedup_bytes = pipeline.deduplicator().memory_bytes();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -213,6 +227,17 @@ void add_ingest_command(CLI::App& app, int& result) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--dedup-window", args->dedup_window_s, "Seconds within which equal keys are duplicates")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--click-window", args->click_window_s, "Seconds a click may follow its impression")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--click-through-window", args->click_through_window_s,
+                  "Seconds a conversion may follow its click")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--view-through-window", args->view_through_window_s,
+                  "Seconds a conversion may follow an impression")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--now", args->now, "Processing time for the future_timestamp rule (default: the clock)");

@@ -13,14 +13,13 @@ static_assert(named(kImpressionColumns, col::imp_ingested_at, "ingested_at") &&
               std::size(kImpressionColumns) == col::imp_ingested_at + 1);
 static_assert(named(kClickColumns, col::ev_creative_id, "creative_id"));
 static_assert(named(kConversionColumns, col::ev_creative_id, "creative_id"));
-static_assert(named(kClickColumns, col::clk_ingested_at, "ingested_at") &&
-              std::size(kClickColumns) == col::clk_ingested_at + 1);
+static_assert(named(kClickColumns, col::clk_seconds_from_impression, "seconds_from_impression") &&
+              std::size(kClickColumns) == col::clk_seconds_from_impression + 1);
 static_assert(named(kConversionColumns, col::conv_currency, "currency"));
-static_assert(named(kConversionColumns, col::conv_ingested_at, "ingested_at") &&
-              std::size(kConversionColumns) == col::conv_ingested_at + 1);
+static_assert(named(kConversionColumns, col::conv_seconds_from_touch, "seconds_from_touch") &&
+              std::size(kConversionColumns) == col::conv_seconds_from_touch + 1);
 static_assert(named(kBidRequestColumns, col::bid_targeting, "targeting"));
-static_assert(named(kBidRequestColumns, col::bid_ingested_at, "ingested_at") &&
-              std::size(kBidRequestColumns) == col::bid_ingested_at + 1);
+static_assert(named(kBidRequestColumns, col::bid_won, "won") && std::size(kBidRequestColumns) == col::bid_won + 1);
 static_assert(named(kRejectColumns, col::rej_raw, "raw") &&
               std::size(kRejectColumns) == col::rej_ingested_at + 1);
 static_assert(named(kDedupStateColumns, col::dd_payload_hash, "payload_hash"));

@@ -123,7 +123,15 @@ enum Event {
   ev_advertiser_id,
   ev_creative_id
 };
-enum Click { clk_unknown_campaign = ev_creative_id + 1, clk_source, clk_source_record, clk_ingested_at };
+enum Click {
+  clk_unknown_campaign = ev_creative_id + 1,
+  clk_source,
+  clk_source_record,
+  clk_ingested_at,
+  clk_attribution,
+  clk_attributed_impression_key,
+  clk_seconds_from_impression
+};
 enum Conversion {
   conv_conversion_type = ev_creative_id + 1,
   conv_conversion_value,
@@ -131,7 +139,11 @@ enum Conversion {
   conv_unknown_campaign,
   conv_source,
   conv_source_record,
-  conv_ingested_at
+  conv_ingested_at,
+  conv_attribution,
+  conv_attributed_click_key,
+  conv_attributed_impression_key,
+  conv_seconds_from_touch
 };
 enum BidRequest {
   bid_auction_id,
@@ -153,7 +165,8 @@ enum BidRequest {
   bid_targeting,
   bid_source,
   bid_source_record,
-  bid_ingested_at
+  bid_ingested_at,
+  bid_won
 };
 enum Reject {
   rej_stream,

@@ -75,17 +75,33 @@ inline constexpr ColumnDef kClickColumns[] = {
     {"source", CT::varchar, ""},
     {"source_record", CT::ubigint, ""},
     {"ingested_at", CT::timestamp, ""},
+    {"attribution", CT::varchar, "attributed or orphan (SPEC 2.6)"},
+    {"attributed_impression_key", CT::varchar, "event_key of the impression the click is attributed to"},
+    {"seconds_from_impression", CT::double_, "click time minus impression time"},
 };
 
 inline constexpr ColumnDef kConversionColumns[] = {
-    {"event_key", CT::varchar, ""},        {"event_id", CT::varchar, ""},
-    {"event_time", CT::timestamp, "UTC"},  {"event_date", CT::date, ""},
-    {"event_hour", CT::utinyint, ""},      {"user_id", CT::varchar, ""},
-    {"campaign_id", CT::varchar, ""},      {"advertiser_id", CT::varchar, ""},
-    {"creative_id", CT::varchar, ""},      {"conversion_type", CT::varchar, "lower case"},
-    {"conversion_value", CT::double_, ""}, {"currency", CT::varchar, "ISO 4217, upper case"},
-    {"unknown_campaign", CT::boolean, ""}, {"source", CT::varchar, ""},
-    {"source_record", CT::ubigint, ""},    {"ingested_at", CT::timestamp, ""},
+    {"event_key", CT::varchar, ""},
+    {"event_id", CT::varchar, ""},
+    {"event_time", CT::timestamp, "UTC"},
+    {"event_date", CT::date, ""},
+    {"event_hour", CT::utinyint, ""},
+    {"user_id", CT::varchar, ""},
+    {"campaign_id", CT::varchar, ""},
+    {"advertiser_id", CT::varchar, ""},
+    {"creative_id", CT::varchar, ""},
+    {"conversion_type", CT::varchar, "lower case"},
+    {"conversion_value", CT::double_, ""},
+    {"currency", CT::varchar, "ISO 4217, upper case"},
+    {"unknown_campaign", CT::boolean, ""},
+    {"source", CT::varchar, ""},
+    {"source_record", CT::ubigint, ""},
+    {"ingested_at", CT::timestamp, ""},
+    {"attribution", CT::varchar, "click_through, view_through or unattributed (SPEC 2.6)"},
+    {"attributed_click_key", CT::varchar, "event_key of the click (click_through)"},
+    {"attributed_impression_key", CT::varchar,
+     "the click's impression (click_through) or the one seen (view_through)"},
+    {"seconds_from_touch", CT::double_, "conversion time minus the click or impression time"},
 };
 
 inline constexpr ColumnDef kBidRequestColumns[] = {
@@ -109,6 +125,7 @@ inline constexpr ColumnDef kBidRequestColumns[] = {
     {"source", CT::varchar, ""},
     {"source_record", CT::ubigint, ""},
     {"ingested_at", CT::timestamp, ""},
+    {"won", CT::boolean, "an impression names this auction (SPEC 2.6)"},
 };
 
 inline constexpr ColumnDef kRejectColumns[] = {

@@ -107,6 +107,13 @@ std::string format_summary_text(const IngestSummary& s) {
                 with_commas(s.seconds > 0 ? uint64_t(double(total_read) / s.seconds) : 0).c_str(),
                 s.db_path.c_str());
   out += line;
+  if (s.attributed_pairs) {
+    std::snprintf(line, sizeof line,
+                  "attribution: %s user/campaign pairs again (%s clicks, %s conversions)\n",
+                  with_commas(s.attributed_pairs).c_str(), with_commas(s.attributed_clicks).c_str(),
+                  with_commas(s.attributed_conversions).c_str());
+    out += line;
+  }
   for (const auto& f : s.failures) out += "FAILED " + f.path + ": " + f.message + "\n";
   return out;
 }
@@ -163,6 +170,9 @@ std::string format_summary_json(const IngestSummary& s) {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", s.seconds);
   out += "],\"seconds\":" + std::string(secs) + ",\"db\":\"" + json_escape(s.db_path) + "\"";
+  out += ",\"attribution\":{\"pairs\":" + std::to_string(s.attributed_pairs) +
+         ",\"clicks\":" + std::to_string(s.attributed_clicks) +
+         ",\"conversions\":" + std::to_string(s.attributed_conversions) + "}";
   out += ",\"dedup_keys\":" + std::to_string(s.dedup_keys) +
          ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) + "}";
   return out;

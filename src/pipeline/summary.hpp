@@ -42,8 +42,11 @@ struct IngestSummary {
   uint64_t files_ok = 0;
   double seconds = 0;
   std::string db_path;
-  uint64_t dedup_keys = 0;   // keys in the dedup index after the run (all runs so far)
-  uint64_t dedup_bytes = 0;  // memory of that index
+  uint64_t attributed_pairs = 0;        // (user, campaign) pairs attributed again after the run (SPEC 2.6)
+  uint64_t attributed_clicks = 0;       // clicks among them
+  uint64_t attributed_conversions = 0;  // conversions among them
+  uint64_t dedup_keys = 0;              // keys in the dedup index after the run (all runs so far)
+  uint64_t dedup_bytes = 0;             // memory of that index
 
   StreamSummary& of(Stream s) { return streams[size_t(s)]; }
   const StreamSummary& of(Stream s) const { return streams[size_t(s)]; }

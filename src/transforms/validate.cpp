@@ -583,6 +583,7 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   if (targeting_cell.present() && !targeting_cell.text.empty())
     b.set_str(col::bid_targeting, r, targeting_cell.text);
   set_provenance(b, r, col::bid_source, ctx.source, in.record_no[row], options_.ingested_at_us);
+  b.set_bool(col::bid_won, r, false);  // until an impression names the auction (correlate/attribution.cpp)
   t.keys.push_back(key);
 }
 

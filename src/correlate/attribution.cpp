@@ -1,0 +1,126 @@
+#include "correlate/attribution.hpp"
+
+#include <string>
+
+namespace advx {
+namespace {
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size())
+    s.replace(p, from.size(), to);
+  return s;
+}
+
+uint64_t count(DuckDbStore& store, const std::string& sql) {
+  QueryResult r = store.query(sql);
+  return r.rows.empty() || r.is_null[0][0] ? 0 : std::stoull(r.rows[0][0]);
+}
+
+// $RUN: the run's ingested_at; $CLICK, $CT, $VT: the windows as microseconds.
+constexpr const char* kTouched = R"sql(
+CREATE OR REPLACE TEMP TABLE advx_touched AS
+SELECT DISTINCT user_id, campaign_id FROM impressions WHERE ingested_at = make_timestamp($RUN) AND campaign_id IS NOT NULL
+UNION SELECT DISTINCT user_id, campaign_id FROM clicks WHERE ingested_at = make_timestamp($RUN)
+UNION SELECT DISTINCT user_id, campaign_id FROM conversions WHERE ingested_at = make_timestamp($RUN);
+)sql";
+
+// A click: the latest impression of its user and campaign (and creative, when it names one) at or before
+// it and at most the click window before it; ties on time to the smallest impression key.
+constexpr const char* kClicks = R"sql(
+UPDATE clicks SET attribution = b.attribution, attributed_impression_key = b.imp_key,
+                  seconds_from_impression = b.seconds
+FROM (
+  WITH clk AS (
+    SELECT c.rowid AS rid, c.user_id, c.campaign_id, c.creative_id, c.event_time
+    FROM clicks c JOIN advx_touched t ON t.user_id = c.user_id AND t.campaign_id = c.campaign_id
+  ), best AS (  -- an inner equi-join, so that DuckDB hashes on (user, campaign) and filters the rest
+    SELECT clk.rid, i.event_key AS imp_key, (epoch_us(clk.event_time) - epoch_us(i.event_time)) / 1e6 AS seconds
+    FROM clk JOIN impressions i ON i.user_id = clk.user_id AND i.campaign_id = clk.campaign_id
+    WHERE (clk.creative_id IS NULL OR i.creative_id = clk.creative_id)
+      AND i.event_time <= clk.event_time AND epoch_us(clk.event_time) - epoch_us(i.event_time) <= $CLICK
+    QUALIFY row_number() OVER (PARTITION BY clk.rid ORDER BY i.event_time DESC, i.event_key ASC) = 1
+  )
+  SELECT clk.rid, CASE WHEN best.rid IS NULL THEN 'orphan' ELSE 'attributed' END AS attribution,
+         best.imp_key, best.seconds
+  FROM clk LEFT JOIN best ON best.rid = clk.rid
+) b
+WHERE clicks.rowid = b.rid;
+)sql";
+
+// A conversion: click_through to the latest click of its user and campaign within the click-through
+// window, else view_through to the latest impression within the view-through window, else unattributed.
+constexpr const char* kConversions = R"sql(
+UPDATE conversions SET attribution = b.attribution, attributed_click_key = b.click_key,
+                       attributed_impression_key = b.imp_key, seconds_from_touch = b.seconds
+FROM (
+  WITH conv AS (
+    SELECT v.rowid AS rid, v.user_id, v.campaign_id, v.event_time
+    FROM conversions v JOIN advx_touched t ON t.user_id = v.user_id AND t.campaign_id = v.campaign_id
+  ), by_click AS (
+    SELECT conv.rid, k.event_key AS click_key, k.attributed_impression_key AS imp_key,
+           (epoch_us(conv.event_time) - epoch_us(k.event_time)) / 1e6 AS seconds
+    FROM conv JOIN clicks k
+      ON k.user_id = conv.user_id AND k.campaign_id = conv.campaign_id AND k.event_time <= conv.event_time
+     AND epoch_us(conv.event_time) - epoch_us(k.event_time) <= $CT
+    QUALIFY row_number() OVER (PARTITION BY conv.rid ORDER BY k.event_time DESC, k.event_key ASC) = 1
+  ), by_view AS (
+    SELECT conv.rid, i.event_key AS imp_key, (epoch_us(conv.event_time) - epoch_us(i.event_time)) / 1e6 AS seconds
+    FROM conv JOIN impressions i
+      ON i.user_id = conv.user_id AND i.campaign_id = conv.campaign_id AND i.event_time <= conv.event_time
+     AND epoch_us(conv.event_time) - epoch_us(i.event_time) <= $VT
+    QUALIFY row_number() OVER (PARTITION BY conv.rid ORDER BY i.event_time DESC, i.event_key ASC) = 1
+  )
+  SELECT conv.rid,
+         CASE WHEN c.rid IS NOT NULL THEN 'click_through' WHEN w.rid IS NOT NULL THEN 'view_through'
+              ELSE 'unattributed' END AS attribution,
+         c.click_key,
+         CASE WHEN c.rid IS NOT NULL THEN c.imp_key ELSE w.imp_key END AS imp_key,
+         CASE WHEN c.rid IS NOT NULL THEN c.seconds ELSE w.seconds END AS seconds
+  FROM conv LEFT JOIN by_click c ON c.rid = conv.rid LEFT JOIN by_view w ON w.rid = conv.rid
+) b
+WHERE conversions.rowid = b.rid;
+)sql";
+
+// Bid requests named by impressions of this run, and bid requests of this run named by any impression.
+constexpr const char* kWon = R"sql(
+UPDATE bid_requests SET won = true
+WHERE NOT won AND auction_id IN (SELECT auction_id FROM impressions
+                                 WHERE ingested_at = make_timestamp($RUN) AND auction_id IS NOT NULL);
+UPDATE bid_requests SET won = true
+WHERE NOT won AND ingested_at = make_timestamp($RUN)
+  AND auction_id IN (SELECT auction_id FROM impressions WHERE auction_id IS NOT NULL);
+)sql";
+
+}  // namespace
+
+AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const AttributionWindows& w) {
+  auto bind = [&](const char* sql) {
+    std::string s = replace_all(sql, "$RUN", std::to_string(ingested_at_us));
+    s = replace_all(s, "$CLICK", std::to_string(w.click_us));
+    s = replace_all(s, "$CT", std::to_string(w.click_through_us));
+    return replace_all(s, "$VT", std::to_string(w.view_through_us));
+  };
+  AttributionResult r;
+  store.begin();
+  try {
+    store.execute(bind(kTouched));
+    r.pairs = count(store, "SELECT count(*) FROM advx_touched");
+    if (r.pairs > 0) {
+      r.clicks =
+          count(store, "SELECT count(*) FROM clicks c JOIN advx_touched t USING (user_id, campaign_id)");
+      r.conversions =
+          count(store, "SELECT count(*) FROM conversions c JOIN advx_touched t USING (user_id, campaign_id)");
+      if (r.clicks) store.execute(bind(kClicks));
+      if (r.conversions) store.execute(bind(kConversions));
+    }
+    store.execute(bind(kWon));
+    store.execute("DROP TABLE advx_touched");
+    store.commit();
+  } catch (...) {
+    store.rollback();
+    throw;
+  }
+  return r;
+}
+
+}  // namespace advx

@@ -1,0 +1,208 @@
+// SPEC 2.6 attribution through the binary: hand-computed cases at every boundary, across runs, and the
+// property that the result depends only on the set of events, not on their order or split into runs.
+#include <gtest/gtest.h>
+
+#include "cli_runner.hpp"
+#include "formats/avro/ocf_writer.hpp"
+#include "gen/bid_request_encoder.hpp"
+
+namespace advx::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kCampaigns[] = "campaign_id,advertiser_id\nc1,adv1\nc2,adv2\n";
+constexpr char kCreatives[] = "creative_id,campaign_id\ncr1,c1\ncr2,c1\ncr3,c2\n";
+
+std::string imp(const std::string& id, const std::string& user, const std::string& creative,
+                const std::string& ts, const std::string& auction = "") {
+  return R"({"impression_id":")" + id + R"(","user_id":")" + user + R"(","ad_creative_id":")" + creative +
+         R"(","timestamp":")" + ts + R"(","website":"example.com")" +
+         (auction.empty() ? "" : R"(,"auction_id":")" + auction + "\"") + "}\n";
+}
+
+// An Avro file of bid requests with these auction ids, at 2026-11-01T09:00:00Z.
+void write_bid_requests(const fs::path& path, std::initializer_list<std::string_view> auctions) {
+  const std::string schema = slurp(std::string(ADVX_SOURCE_DIR) + "/schemas/bid_request.avsc");
+  gen::BidRequestEncoder enc(schema);
+  fs::create_directories(path.parent_path());
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  {
+    avro::OcfWriter w(f, schema, avro::Codec::null);
+    for (std::string_view id : auctions) {
+      gen::BidRequestValues v;
+      v.id = id;
+      v.timestamp_ms = 1793523600000;
+      std::string datum;
+      enc.encode(v, datum);
+      w.append(datum);
+    }
+  }
+  std::fclose(f);
+}
+
+class Attribution : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_file(dir.path() / "dims/campaigns.csv", kCampaigns);
+    write_file(dir.path() / "dims/creatives.csv", kCreatives);
+  }
+  void ingest(const std::string& file) {
+    CommandResult r =
+        run_advx({"ingest", "--db", dir.str("a.duckdb"), "--dims", dir.str("dims"), "-q", file}, dir.str());
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  }
+  std::string sql(const std::string& q) {
+    CommandResult r = run_advx({"sql", "--db", dir.str("a.duckdb"), "--format", "csv", q}, dir.str());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out.substr(r.out.find('\n') + 1);  // rows only
+  }
+  TempDir dir;
+};
+
+TEST_F(Attribution, ClicksAtEveryBoundary) {
+  write_file(dir.path() / "imps.jsonl",
+             imp("i-edge", "u1", "cr1", "2026-11-01T10:00:00Z") +       // exactly 1 h before k-edge
+                 imp("i-past", "u2", "cr1", "2026-11-01T10:00:00Z") +   // 1 h + 1 µs before k-past
+                 imp("i-tie-b", "u3", "cr1", "2026-11-01T10:00:00Z") +  // a tie: the smaller key wins
+                 imp("i-tie-a", "u3", "cr1", "2026-11-01T10:00:00Z") +
+                 imp("i-older", "u4", "cr1", "2026-11-01T10:00:00Z") +  // the latest one wins
+                 imp("i-newer", "u4", "cr2", "2026-11-01T10:10:00Z") +
+                 imp("i-after", "u5", "cr1", "2026-11-01T10:30:00.000001Z") +  // after the click: never
+                 imp("i-cr1", "u6", "cr1", "2026-11-01T10:20:00Z") +           // the click names cr2
+                 imp("i-other-campaign", "u7", "cr3", "2026-11-01T10:20:00Z"));
+  write_file(dir.path() / "clicks.csv",
+             "event_id,event_timestamp,user_id,ad_campaign_id,ad_creative_id,event_type\n"
+             "k-edge,2026-11-01T11:00:00Z,u1,c1,,click\n"
+             "k-past,2026-11-01T11:00:00.000001Z,u2,c1,,click\n"
+             "k-tie,2026-11-01T10:30:00Z,u3,c1,,click\n"
+             "k-latest,2026-11-01T10:30:00Z,u4,c1,,click\n"
+             "k-creative,2026-11-01T10:30:00Z,u4,c1,cr1,click\n"
+             "k-after,2026-11-01T10:30:00Z,u5,c1,,click\n"
+             "k-wrong-creative,2026-11-01T10:30:00Z,u6,c1,cr2,click\n"
+             "k-wrong-campaign,2026-11-01T10:30:00Z,u7,c1,,click\n"
+             "k-unknown-campaign,2026-11-01T10:30:00Z,u1,c9,,click\n");
+  ingest(dir.str("imps.jsonl"));
+  ingest(dir.str("clicks.csv"));
+  EXPECT_EQ(
+      sql("SELECT event_key, attribution, attributed_impression_key, seconds_from_impression FROM clicks "
+          "ORDER BY event_key"),
+      "k-after,orphan,,\n"
+      "k-creative,attributed,i-older,1800.0\n"
+      "k-edge,attributed,i-edge,3600.0\n"
+      "k-latest,attributed,i-newer,1200.0\n"
+      "k-past,orphan,,\n"
+      "k-tie,attributed,i-tie-a,1800.0\n"
+      "k-unknown-campaign,orphan,,\n"
+      "k-wrong-campaign,orphan,,\n"
+      "k-wrong-creative,orphan,,\n");
+}
+
+TEST_F(Attribution, LateImpressionsReattributeInALaterRun) {
+  write_file(dir.path() / "clicks.csv",
+             "event_id,event_timestamp,user_id,ad_campaign_id,event_type,conversion_type\n"
+             "k1,2026-11-01T10:30:00Z,u1,c1,click,\n"
+             "v1,2026-11-02T10:00:00Z,u1,c1,conversion,purchase\n"
+             "v2,2026-11-01T12:00:00Z,u2,c1,conversion,signup\n"
+             "v3,2026-11-03T10:00:00.000001Z,u3,c1,conversion,lead\n");
+  ingest(dir.str("clicks.csv"));
+  const std::string clicks_q =
+      "SELECT event_key, attribution, attributed_impression_key FROM clicks ORDER BY 1";
+  const std::string conv_q =
+      "SELECT event_key, attribution, attributed_click_key, attributed_impression_key, seconds_from_touch "
+      "FROM conversions ORDER BY 1";
+  EXPECT_EQ(sql(clicks_q), "k1,orphan,\n");
+  EXPECT_EQ(sql(conv_q),
+            "v1,click_through,k1,,84600.0\n"  // a click counts whether or not it is attributed
+            "v2,unattributed,,,\n"
+            "v3,unattributed,,,\n");
+  // The impressions arrive a run later: the click and the conversions are attributed again.
+  write_file(dir.path() / "imps.jsonl",
+             imp("i1", "u1", "cr1", "2026-11-01T10:00:00Z") + imp("i2", "u2", "cr1", "2026-11-01T11:00:00Z") +
+                 imp("i3", "u3", "cr2", "2026-11-02T10:00:00Z", "a3"));  // 1 day + 1 µs before v3
+  ingest(dir.str("imps.jsonl"));
+  EXPECT_EQ(sql(clicks_q), "k1,attributed,i1\n");
+  EXPECT_EQ(sql(conv_q),
+            "v1,click_through,k1,i1,84600.0\n"  // both a click and an impression: the click wins
+            "v2,view_through,,i2,3600.0\n"
+            "v3,unattributed,,,\n");
+  // A bid request stored after the impression naming it is marked won; one that no impression names is not.
+  write_bid_requests(dir.path() / "bids.avro", {"a3", "a9"});
+  ingest(dir.str("bids.avro"));
+  EXPECT_EQ(sql("SELECT auction_id, won FROM bid_requests ORDER BY 1"), "a3,true\na9,false\n");
+  // And an impression stored after its bid request marks it too.
+  write_file(dir.path() / "imps2.jsonl", imp("i9", "u9", "cr1", "2026-11-01T09:00:01Z", "a9"));
+  ingest(dir.str("imps2.jsonl"));
+  EXPECT_EQ(sql("SELECT auction_id, won FROM bid_requests ORDER BY 1"), "a3,true\na9,true\n");
+}
+
+// The result depends only on the set of accepted events (SPEC 2.6): one run, every file on its own in
+// reverse order, and clicks/conversions before impressions give the same attribution columns.
+TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
+  TempDir dir;
+  // No duplicates: with conflicting copies the first to arrive is kept, which would change the set.
+  ASSERT_EQ(run_advx({"gen", "--out", dir.str("data"), "--impressions", "20000", "--seed", "3", "--files",
+                      "3", "--duplicate-rate", "0", "--quiet"},
+                     dir.str())
+                .exit_code,
+            0);
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() / "data"))
+    if (e.is_regular_file() && e.path().filename().string()[0] != '_' &&
+        e.path().parent_path().filename() != "dims")
+      files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), 9u);
+  auto ingest_each = [&](const std::string& db, const std::vector<std::string>& order) {
+    for (const auto& f : order) {
+      CommandResult r =
+          run_advx({"ingest", "--db", dir.str(db), "--dims", dir.str("data/dims"), "-q", f}, dir.str());
+      ASSERT_EQ(r.exit_code, 0) << f << r.err;
+    }
+  };
+  ASSERT_EQ(run_advx({"ingest", "--db", dir.str("one.duckdb"), "-q", dir.str("data")}, dir.str()).exit_code,
+            0);
+  ingest_each("reverse.duckdb", std::vector<std::string>(files.rbegin(), files.rend()));
+  std::vector<std::string> events_first;  // clicks_conversions/, then bid_requests/, then impressions/
+  for (const char* folder : {"clicks_conversions", "bid_requests", "impressions"})
+    for (const auto& f : files)
+      if (f.find(std::string("/") + folder + "/") != std::string::npos) events_first.push_back(f);
+  ingest_each("events-first.duckdb", events_first);
+
+  const std::string q =
+      "SELECT (SELECT count(*) || ' ' || count(*) FILTER (attribution = 'attributed') || ' ' || "
+      "        sum(hash(event_key, attribution, attributed_impression_key, seconds_from_impression)) FROM "
+      "clicks), "
+      "       (SELECT count(*) || ' ' || count(*) FILTER (attribution = 'click_through') || ' ' || "
+      "        count(*) FILTER (attribution = 'view_through') || ' ' || "
+      "        sum(hash(event_key, attribution, attributed_click_key, attributed_impression_key, "
+      "seconds_from_touch)) "
+      "        FROM conversions), "
+      "       (SELECT count(*) FILTER (won) FROM bid_requests)";
+  auto result = [&](const std::string& db) {
+    CommandResult r = run_advx({"sql", "--db", dir.str(db), "--format", "csv", q}, dir.str());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  const std::string one = result("one.duckdb");
+  EXPECT_NE(one.find(" "), std::string::npos);
+  EXPECT_EQ(result("reverse.duckdb"), one);
+  EXPECT_EQ(result("events-first.duckdb"), one);
+  // Every click of this data has its impression; every won flag has an impression naming its auction.
+  CommandResult r =
+      run_advx({"sql", "--db", dir.str("one.duckdb"), "--format", "csv",
+                "SELECT count(*) FILTER (attribution = 'orphan'), count(*) FILTER (attribution IS NULL) "
+                "FROM clicks"},
+               dir.str());
+  EXPECT_EQ(r.out.substr(r.out.find('\n') + 1), "0,0\n");
+  r = run_advx(
+      {"sql", "--db", dir.str("one.duckdb"), "--format", "csv",
+       "SELECT (SELECT count(*) FILTER (won) FROM bid_requests) = (SELECT count(DISTINCT i.auction_id) "
+       "FROM impressions i JOIN bid_requests b ON b.auction_id = i.auction_id)"},
+      dir.str());
+  EXPECT_EQ(r.out.substr(r.out.find('\n') + 1), "true\n");
+}
+
+}  // namespace
+}  // namespace advx::test
