@@ -14,6 +14,8 @@ int run(int argc, char** argv) {
   add_gen_command(app, result);
   add_ingest_command(app, result);
   add_sql_command(app, result);
+  add_report_command(app, result);
+  add_export_command(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

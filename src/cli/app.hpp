@@ -16,5 +16,7 @@ int run(int argc, char** argv);
 void add_gen_command(CLI::App& app, int& result);
 void add_ingest_command(CLI::App& app, int& result);
 void add_sql_command(CLI::App& app, int& result);
+void add_report_command(CLI::App& app, int& result);
+void add_export_command(CLI::App& app, int& result);
 
 }  // namespace advx::cli
