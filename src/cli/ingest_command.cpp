@@ -32,6 +32,7 @@ struct IngestArgs {
   double view_through_window_s = 86400;
   std::string now;
   std::string memory_limit = "256MB";
+  std::string correlate_memory_limit = "1GB";
   size_t max_record_mb = 64;
   bool json = false;
   bool quiet = false;
@@ -141,9 +142,11 @@ int run_ingest(const IngestArgs& a) {
     std::fprintf(stderr, "advx ingest: %s\n", error.c_str());
     return kExitFailure;
   }
-  if (a.memory_limit.find('\'') != std::string::npos) {
-    std::fprintf(stderr, "advx ingest: --memory-limit %s is not a size\n", a.memory_limit.c_str());
-    return kExitUsage;
+  for (const std::string* limit : {&a.memory_limit, &a.correlate_memory_limit}) {
+    if (limit->find('\'') != std::string::npos) {
+      std::fprintf(stderr, "advx ingest: memory limit %s is not a size\n", limit->c_str());
+      return kExitUsage;
+    }
   }
 
   DuckDbStore store(a.db);
@@ -157,42 +160,46 @@ int run_ingest(const IngestArgs& a) {
     return kExitFailure;
   }
 
-  IngestPipeline pipeline(store, dims, options);
-  pipeline.load_state();
-  pipeline.reserve_for(files);
-  uint64_t total_bytes = 0;
-  for (const auto& f : files) {
-    std::error_code ec;
-    const auto size = fs::file_size(f, ec);
-    if (!ec) total_bytes += size;
-  }
-  ProgressBar bar(!a.quiet && !a.json && isatty(STDERR_FILENO), total_bytes);
-  uint64_t done_before = 0;
-  for (size_t i = 0; i < files.size(); i++) {
-    std::mutex m;
-    pipeline.ingest_file(files[i], [&](uint64_t pos) {
-      std::lock_guard lock(m);
-      bar.update(done_before + pos, i + 1, files.size());
-    });
-    std::error_code ec;
-    const auto size = fs::file_size(files[i], ec);
-    if (!ec) done_before += size;
-  }
-  bar.finish();
+  IngestSummary s;
+  {
+    IngestPipeline pipeline(store, dims, options);
+    pipeline.load_state();
+    pipeline.reserve_for(files);
+    uint64_t total_bytes = 0;
+    for (const auto& f : files) {
+      std::error_code ec;
+      const auto size = fs::file_size(f, ec);
+      if (!ec) total_bytes += size;
+    }
+    ProgressBar bar(!a.quiet && !a.json && isatty(STDERR_FILENO), total_bytes);
+    uint64_t done_before = 0;
+    for (size_t i = 0; i < files.size(); i++) {
+      std::mutex m;
+      pipeline.ingest_file(files[i], [&](uint64_t pos) {
+        std::lock_guard lock(m);
+        bar.update(done_before + pos, i + 1, files.size());
+      });
+      std::error_code ec;
+      const auto size = fs::file_size(files[i], ec);
+      if (!ec) done_before += size;
+    }
+    bar.finish();
+    s = std::move(pipeline.summary());
+    s.dedup_keys = pipeline.deduplicator().entries();
+    s.dedup_bytes = pipeline.deduplicator().memory_bytes();
+  }  // the dedup index is freed here: attribution below needs the memory for DuckDB's joins
 
-  // SPEC 2.6: attribute again every user and campaign that this run's rows touch.
+  // SPEC 2.6: attribute again every user and campaign that this run's rows touch. Set-based joins over the
+  // touched pairs' events, so DuckDB gets the larger budget now that the ingest is done.
+  store.execute("SET memory_limit = '" + a.correlate_memory_limit + "'");
   AttributionWindows windows;
   windows.click_us = int64_t(a.click_window_s * 1e6);
   windows.click_through_us = int64_t(a.click_through_window_s * 1e6);
   windows.view_through_us = int64_t(a.view_through_window_s * 1e6);
   const AttributionResult attribution = attribute(store, options.validation.ingested_at_us, windows);
-
-  IngestSummary& s = pipeline.summary();
   s.attributed_pairs = attribution.pairs;
   s.attributed_clicks = attribution.clicks;
   s.attributed_conversions = attribution.conversions;
-  s.dedup_keys = pipeline.deduplicator().entries();
-  s.dedup_bytes = pipeline.deduplicator().memory_bytes();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.json) {
     std::printf("%s\n", format_summary_json(s).c_str());
@@ -242,6 +249,9 @@ void add_ingest_command(CLI::App& app, int& result) {
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--now", args->now, "Processing time for the future_timestamp rule (default: the clock)");
   sub->add_option("--memory-limit", args->memory_limit, "Memory DuckDB may use (DuckDB syntax, e.g. 1GB)")
+      ->capture_default_str();
+  sub->add_option("--attribution-memory-limit", args->correlate_memory_limit,
+                  "Memory DuckDB may use for attribution after the files are stored")
       ->capture_default_str();
   sub->add_option("--max-record-mb", args->max_record_mb,
                   "A longer record (e.g. an unterminated CSV quote) fails "

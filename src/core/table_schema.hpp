@@ -159,6 +159,25 @@ inline constexpr ColumnDef kCreativeColumns[] = {
     {"width", CT::integer, ""},       {"height", CT::integer, ""},
 };
 
+// Per campaign and UTC hour, maintained after every ingest for the hours it touched (correlate/rollups).
+// Counts follow the campaign report: impressions and spend by the creative's campaign, clicks and
+// conversions by the campaign they name, won bid requests by the campaign of the winning impression.
+inline constexpr ColumnDef kHourlyCampaignColumns[] = {
+    {"hour", CT::timestamp, "UTC hour (event_time truncated)"},
+    {"campaign_id", CT::varchar, ""},
+    {"bid_requests_won", CT::bigint, "won bid requests, at the hour of the bid request"},
+    {"impressions", CT::bigint, ""},
+    {"spend", CT::double_, "sum(win_price_cpm) / 1000"},
+    {"clicks", CT::bigint, ""},
+    {"attributed_clicks", CT::bigint, ""},
+    {"orphan_clicks", CT::bigint, ""},
+    {"conversions", CT::bigint, ""},
+    {"click_through_conversions", CT::bigint, ""},
+    {"view_through_conversions", CT::bigint, ""},
+    {"unattributed_conversions", CT::bigint, ""},
+    {"conversion_value", CT::double_, ""},
+};
+
 inline constexpr TableDef kImpressions{"impressions", kImpressionColumns};
 inline constexpr TableDef kClicks{"clicks", kClickColumns};
 inline constexpr TableDef kConversions{"conversions", kConversionColumns};
@@ -167,9 +186,11 @@ inline constexpr TableDef kRejects{"rejects", kRejectColumns};
 inline constexpr TableDef kDedupState{"advx_dedup_state", kDedupStateColumns};
 inline constexpr TableDef kCampaigns{"campaigns", kCampaignColumns};
 inline constexpr TableDef kCreatives{"creatives", kCreativeColumns};
+inline constexpr TableDef kHourlyCampaign{"campaign_hourly", kHourlyCampaignColumns};
 
-inline constexpr const TableDef* kAll[] = {&kImpressions, &kClicks,     &kConversions, &kBidRequests,
-                                           &kRejects,     &kDedupState, &kCampaigns,   &kCreatives};
+inline constexpr const TableDef* kAll[] = {&kImpressions, &kClicks,    &kConversions,
+                                           &kBidRequests, &kRejects,   &kDedupState,
+                                           &kCampaigns,   &kCreatives, &kHourlyCampaign};
 }  // namespace tables
 
 // Column-major data for appending rows to a table: one entry per column of `def`, in order.

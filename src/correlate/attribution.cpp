@@ -91,6 +91,62 @@ WHERE NOT won AND ingested_at = make_timestamp($RUN)
   AND auction_id IN (SELECT auction_id FROM impressions WHERE auction_id IS NOT NULL);
 )sql";
 
+// The hourly rollup (campaign_hourly): rebuilt for every (campaign, hour) whose numbers this run may have
+// changed — hours of the run's impressions, of every click and conversion of a touched pair (their
+// attribution may have moved), and of bid requests won through an impression or a bid request of the run.
+constexpr const char* kRollup = R"sql(
+CREATE OR REPLACE TEMP TABLE advx_touched_hours AS
+SELECT DISTINCT campaign_id, date_trunc('hour', event_time) AS hour FROM impressions
+WHERE ingested_at = make_timestamp($RUN) AND campaign_id IS NOT NULL
+UNION SELECT DISTINCT c.campaign_id, date_trunc('hour', c.event_time) FROM clicks c
+  JOIN advx_touched t ON t.user_id = c.user_id AND t.campaign_id = c.campaign_id
+UNION SELECT DISTINCT v.campaign_id, date_trunc('hour', v.event_time) FROM conversions v
+  JOIN advx_touched t ON t.user_id = v.user_id AND t.campaign_id = v.campaign_id
+UNION SELECT DISTINCT i.campaign_id, date_trunc('hour', b.event_time) FROM bid_requests b
+  JOIN impressions i ON i.auction_id = b.auction_id
+  WHERE (i.ingested_at = make_timestamp($RUN) OR b.ingested_at = make_timestamp($RUN)) AND i.campaign_id IS NOT NULL;
+
+DELETE FROM campaign_hourly WHERE (hour, campaign_id) IN (SELECT hour, campaign_id FROM advx_touched_hours);
+
+INSERT INTO campaign_hourly
+WITH imp AS (
+  SELECT h.hour, h.campaign_id, count(*) AS impressions, coalesce(sum(i.win_price_cpm), 0) / 1000 AS spend
+  FROM advx_touched_hours h JOIN impressions i
+    ON i.campaign_id = h.campaign_id AND date_trunc('hour', i.event_time) = h.hour
+  GROUP BY ALL
+), clk AS (
+  SELECT h.hour, h.campaign_id, count(*) AS clicks, count(*) FILTER (c.attribution = 'attributed') AS attributed,
+         count(*) FILTER (c.attribution = 'orphan') AS orphan
+  FROM advx_touched_hours h JOIN clicks c ON c.campaign_id = h.campaign_id AND date_trunc('hour', c.event_time) = h.hour
+  GROUP BY ALL
+), conv AS (
+  SELECT h.hour, h.campaign_id, count(*) AS conversions,
+         count(*) FILTER (v.attribution = 'click_through') AS click_through,
+         count(*) FILTER (v.attribution = 'view_through') AS view_through,
+         count(*) FILTER (v.attribution = 'unattributed') AS unattributed,
+         coalesce(sum(v.conversion_value), 0) AS value
+  FROM advx_touched_hours h JOIN conversions v
+    ON v.campaign_id = h.campaign_id AND date_trunc('hour', v.event_time) = h.hour
+  GROUP BY ALL
+), won AS (  -- joined on the auction first: joining bid requests to touched hours alone fans out per campaign
+  SELECT date_trunc('hour', b.event_time) AS hour, i.campaign_id, count(DISTINCT b.auction_id) AS won
+  FROM bid_requests b JOIN impressions i ON i.auction_id = b.auction_id
+  WHERE b.won AND date_trunc('hour', b.event_time) IN (SELECT DISTINCT hour FROM advx_touched_hours)
+  GROUP BY ALL
+)
+SELECT h.hour, h.campaign_id, coalesce(won.won, 0), coalesce(imp.impressions, 0), coalesce(imp.spend, 0),
+       coalesce(clk.clicks, 0), coalesce(clk.attributed, 0), coalesce(clk.orphan, 0), coalesce(conv.conversions, 0),
+       coalesce(conv.click_through, 0), coalesce(conv.view_through, 0), coalesce(conv.unattributed, 0),
+       coalesce(conv.value, 0)
+FROM advx_touched_hours h
+LEFT JOIN imp ON imp.hour = h.hour AND imp.campaign_id = h.campaign_id
+LEFT JOIN clk ON clk.hour = h.hour AND clk.campaign_id = h.campaign_id
+LEFT JOIN conv ON conv.hour = h.hour AND conv.campaign_id = h.campaign_id
+LEFT JOIN won ON won.hour = h.hour AND won.campaign_id = h.campaign_id;
+
+DROP TABLE advx_touched_hours;
+)sql";
+
 }  // namespace
 
 AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const AttributionWindows& w) {
@@ -114,6 +170,7 @@ AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const At
       if (r.conversions) store.execute(bind(kConversions));
     }
     store.execute(bind(kWon));
+    store.execute(bind(kRollup));
     store.execute("DROP TABLE advx_touched");
     store.commit();
   } catch (...) {

@@ -1,0 +1,156 @@
+#include "sinks/parquet_export.hpp"
+
+#include <duckdb.h>
+
+#include <filesystem>
+#include <string>
+
+namespace advx {
+
+namespace {
+
+constexpr ExportTableSpec kSpecs[] = {
+    {"impressions", "event_time", "", "event_date, campaign_id"},
+    {"clicks", "event_time", "", "event_date, campaign_id"},
+    {"conversions", "event_time", "", "event_date, campaign_id"},
+    {"bid_requests", "event_time", "", "event_date"},
+    // Most rejects have no event_time (it is set for filtered records only): by the day they were ingested.
+    {"rejects", "ingested_at", ", CAST(ingested_at AS DATE) AS ingest_date", "ingest_date"},
+};
+
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+// Owns a duckdb_result; query() throws StoreError with DuckDB's message.
+struct Result {
+  duckdb_result r{};
+  bool live = false;
+  Result() = default;
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+  ~Result() {
+    if (live) duckdb_destroy_result(&r);
+  }
+};
+
+void query(duckdb_connection con, const std::string& sql, Result& res) {
+  res.live = true;
+  if (duckdb_query(con, sql.c_str(), &res.r) != DuckDBSuccess) {
+    const char* err = duckdb_result_error(&res.r);
+    throw StoreError(one_line(err ? err : "query failed"));
+  }
+}
+
+}  // namespace
+
+std::span<const ExportTableSpec> export_table_specs() { return kSpecs; }
+
+const ExportTableSpec* find_export_table(std::string_view table) {
+  for (const ExportTableSpec& s : kSpecs)
+    if (s.table == table) return &s;
+  return nullptr;
+}
+
+std::string sql_string_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string export_where_clause(std::string_view time_column, const ExportRange& range) {
+  std::string where;
+  auto add = [&](const char* op, int64_t micros) {
+    where += where.empty() ? " WHERE " : " AND ";
+    where += std::string(time_column) + " " + op + " make_timestamp(" + std::to_string(micros) + "::BIGINT)";
+  };
+  if (range.from_us) add(">=", *range.from_us);
+  if (range.to_us) add("<", *range.to_us);
+  return where;
+}
+
+struct ParquetExporter::Impl {
+  duckdb_database db = nullptr;
+  duckdb_connection con = nullptr;
+  ~Impl() {
+    if (con) duckdb_disconnect(&con);
+    if (db) duckdb_close(&db);
+  }
+};
+
+ParquetExporter::ParquetExporter(const std::string& db_path) : impl_(std::make_unique<Impl>()) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(db_path, ec)) throw StoreError("no database at " + db_path);
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) != DuckDBSuccess) throw StoreError("cannot create DuckDB configuration");
+  // Parquet is built into libduckdb: nothing is ever downloaded.
+  const bool configured = duckdb_set_config(config, "autoinstall_known_extensions", "false") == DuckDBSuccess;
+  char* error = nullptr;
+  const duckdb_state state =
+      configured ? duckdb_open_ext(nullptr, &impl_->db, config, &error) : DuckDBError;  // in memory
+  duckdb_destroy_config(&config);
+  if (state != DuckDBSuccess) {
+    std::string msg = "cannot start DuckDB: " + one_line(error ? error : "unknown error");
+    duckdb_free(error);
+    impl_->db = nullptr;
+    throw StoreError(msg);
+  }
+  if (duckdb_connect(impl_->db, &impl_->con) != DuckDBSuccess) {
+    impl_->con = nullptr;
+    throw StoreError("cannot connect to DuckDB");
+  }
+  Result res;
+  try {
+    query(impl_->con, "ATTACH " + sql_string_literal(db_path) + " AS src (READ_ONLY)", res);
+  } catch (const StoreError& e) {
+    throw StoreError("cannot open database " + db_path + ": " + e.what());
+  }
+}
+
+ParquetExporter::~ParquetExporter() = default;
+
+TableExportStats ParquetExporter::export_table(const ExportTableSpec& spec, const std::string& dir,
+                                               const ExportRange& range) {
+  const std::string where = export_where_clause(spec.time_column, range);
+  const std::string source = "src.main." + std::string(spec.table);
+  TableExportStats stats;
+  if (std::string_view(spec.partition_by).find("campaign_id") != std::string_view::npos) {
+    Result res;
+    query(impl_->con,
+          "SELECT count(*) FROM " + source + (where.empty() ? " WHERE " : where + " AND ") +
+              "campaign_id = 'NULL'",
+          res);
+    stats.null_text_campaign_ids = uint64_t(duckdb_value_int64(&res.r, 0, 0));
+  }
+  // FILENAME_PATTERN with {uuid}: two partition values that map to one directory (NULL and the text 'NULL')
+  // must never write the same file name. RETURN_STATS: one row per file written.
+  const std::string sql = "COPY (SELECT *" + std::string(spec.extra_columns) + " FROM " + source + where +
+                          ") TO " + sql_string_literal(dir) +
+                          " (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (" +
+                          std::string(spec.partition_by) + "), FILENAME_PATTERN 'data_{uuid}', RETURN_STATS)";
+  Result res;
+  query(impl_->con, sql, res);
+  idx_t count_col = ~idx_t(0), size_col = ~idx_t(0);
+  for (idx_t c = 0; c < duckdb_column_count(&res.r); ++c) {
+    const std::string_view name = duckdb_column_name(&res.r, c);
+    if (name == "count") count_col = c;
+    if (name == "file_size_bytes") size_col = c;
+  }
+  if (count_col == ~idx_t(0) || size_col == ~idx_t(0))
+    throw StoreError("DuckDB's COPY ... RETURN_STATS has no count or file_size_bytes column");
+  const idx_t n = duckdb_row_count(&res.r);
+  for (idx_t i = 0; i < n; ++i) {
+    stats.files += 1;
+    stats.rows += uint64_t(duckdb_value_int64(&res.r, count_col, i));
+    stats.bytes += uint64_t(duckdb_value_int64(&res.r, size_col, i));
+  }
+  return stats;
+}
+
+}  // namespace advx
