@@ -17,9 +17,15 @@ uint64_t count(DuckDbStore& store, const std::string& sql) {
 }
 
 // $RUN: the run's ingested_at; $CLICK, $CT, $VT: the windows as microseconds.
+// The pairs whose attribution this run may change: those of its clicks and conversions, and those of its
+// impressions that have a click or a conversion at all (an impression alone attributes nothing; skipping
+// those pairs keeps a first run over 10M impressions from recomputing millions of empty pairs).
 constexpr const char* kTouched = R"sql(
 CREATE OR REPLACE TEMP TABLE advx_touched AS
-SELECT DISTINCT user_id, campaign_id FROM impressions WHERE ingested_at = make_timestamp($RUN) AND campaign_id IS NOT NULL
+WITH engaged AS (SELECT user_id, campaign_id FROM clicks UNION SELECT user_id, campaign_id FROM conversions)
+SELECT DISTINCT i.user_id, i.campaign_id FROM impressions i
+SEMI JOIN engaged e ON e.user_id = i.user_id AND e.campaign_id = i.campaign_id
+WHERE i.ingested_at = make_timestamp($RUN)
 UNION SELECT DISTINCT user_id, campaign_id FROM clicks WHERE ingested_at = make_timestamp($RUN)
 UNION SELECT DISTINCT user_id, campaign_id FROM conversions WHERE ingested_at = make_timestamp($RUN);
 )sql";

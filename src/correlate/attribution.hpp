@@ -19,7 +19,7 @@ struct AttributionWindows {
 };
 
 struct AttributionResult {
-  uint64_t pairs = 0;        // (user, campaign) pairs recomputed
+  uint64_t pairs = 0;        // (user, campaign) pairs with clicks or conversions recomputed
   uint64_t clicks = 0;       // clicks whose attribution was recomputed
   uint64_t conversions = 0;  // conversions whose attribution was recomputed
 };
