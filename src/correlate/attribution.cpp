@@ -103,22 +103,24 @@ WHERE NOT won AND ingested_at = make_timestamp($RUN)
 constexpr const char* kRollup = R"sql(
 CREATE OR REPLACE TEMP TABLE advx_touched_hours AS
 SELECT DISTINCT campaign_id, date_trunc('hour', event_time) AS hour FROM impressions
-WHERE ingested_at = make_timestamp($RUN) AND campaign_id IS NOT NULL
+WHERE ingested_at = make_timestamp($RUN)
 UNION SELECT DISTINCT c.campaign_id, date_trunc('hour', c.event_time) FROM clicks c
   JOIN advx_touched t ON t.user_id = c.user_id AND t.campaign_id = c.campaign_id
 UNION SELECT DISTINCT v.campaign_id, date_trunc('hour', v.event_time) FROM conversions v
   JOIN advx_touched t ON t.user_id = v.user_id AND t.campaign_id = v.campaign_id
 UNION SELECT DISTINCT i.campaign_id, date_trunc('hour', b.event_time) FROM bid_requests b
   JOIN impressions i ON i.auction_id = b.auction_id
-  WHERE (i.ingested_at = make_timestamp($RUN) OR b.ingested_at = make_timestamp($RUN)) AND i.campaign_id IS NOT NULL;
+  WHERE i.ingested_at = make_timestamp($RUN) OR b.ingested_at = make_timestamp($RUN);
 
-DELETE FROM campaign_hourly WHERE (hour, campaign_id) IN (SELECT hour, campaign_id FROM advx_touched_hours);
+-- campaign_id is NULL for impressions of unknown creatives: they have a row of their own, as in the report.
+DELETE FROM campaign_hourly h USING advx_touched_hours t
+WHERE h.hour = t.hour AND h.campaign_id IS NOT DISTINCT FROM t.campaign_id;
 
 INSERT INTO campaign_hourly
 WITH imp AS (
   SELECT h.hour, h.campaign_id, count(*) AS impressions, coalesce(sum(i.win_price_cpm), 0) / 1000 AS spend
   FROM advx_touched_hours h JOIN impressions i
-    ON i.campaign_id = h.campaign_id AND date_trunc('hour', i.event_time) = h.hour
+    ON i.campaign_id IS NOT DISTINCT FROM h.campaign_id AND date_trunc('hour', i.event_time) = h.hour
   GROUP BY ALL
 ), clk AS (
   SELECT h.hour, h.campaign_id, count(*) AS clicks, count(*) FILTER (c.attribution = 'attributed') AS attributed,
@@ -134,10 +136,14 @@ WITH imp AS (
   FROM advx_touched_hours h JOIN conversions v
     ON v.campaign_id = h.campaign_id AND date_trunc('hour', v.event_time) = h.hour
   GROUP BY ALL
+), bids AS (
+  SELECT auction_id, date_trunc('hour', event_time) AS hour FROM bid_requests
+  WHERE won AND date_trunc('hour', event_time) IN (SELECT DISTINCT hour FROM advx_touched_hours)
+), winner AS (  -- the winning impression of an auction: the smallest key among those naming it (as the report)
+  SELECT auction_id, campaign_id FROM impressions WHERE auction_id IN (SELECT auction_id FROM bids)
+  QUALIFY row_number() OVER (PARTITION BY auction_id ORDER BY event_key, event_time, source, source_record) = 1
 ), won AS (  -- joined on the auction first: joining bid requests to touched hours alone fans out per campaign
-  SELECT date_trunc('hour', b.event_time) AS hour, i.campaign_id, count(DISTINCT b.auction_id) AS won
-  FROM bid_requests b JOIN impressions i ON i.auction_id = b.auction_id
-  WHERE b.won AND date_trunc('hour', b.event_time) IN (SELECT DISTINCT hour FROM advx_touched_hours)
+  SELECT b.hour, w.campaign_id, count(*) AS won FROM bids b JOIN winner w ON w.auction_id = b.auction_id
   GROUP BY ALL
 )
 SELECT h.hour, h.campaign_id, coalesce(won.won, 0), coalesce(imp.impressions, 0), coalesce(imp.spend, 0),
@@ -145,10 +151,10 @@ SELECT h.hour, h.campaign_id, coalesce(won.won, 0), coalesce(imp.impressions, 0)
        coalesce(conv.click_through, 0), coalesce(conv.view_through, 0), coalesce(conv.unattributed, 0),
        coalesce(conv.value, 0)
 FROM advx_touched_hours h
-LEFT JOIN imp ON imp.hour = h.hour AND imp.campaign_id = h.campaign_id
+LEFT JOIN imp ON imp.hour = h.hour AND imp.campaign_id IS NOT DISTINCT FROM h.campaign_id
 LEFT JOIN clk ON clk.hour = h.hour AND clk.campaign_id = h.campaign_id
 LEFT JOIN conv ON conv.hour = h.hour AND conv.campaign_id = h.campaign_id
-LEFT JOIN won ON won.hour = h.hour AND won.campaign_id = h.campaign_id;
+LEFT JOIN won ON won.hour = h.hour AND won.campaign_id IS NOT DISTINCT FROM h.campaign_id;
 
 DROP TABLE advx_touched_hours;
 )sql";

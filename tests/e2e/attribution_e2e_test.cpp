@@ -191,11 +191,11 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
   EXPECT_EQ(result("events-first.duckdb"), one);
   // The hourly rollup, maintained run by run for the hours each run touched, equals the same numbers
   // aggregated from scratch over the raw tables, whatever the order of the runs.
-  const std::string rollup = "SELECT * FROM campaign_hourly ORDER BY hour, campaign_id";
+  const std::string rollup = "SELECT * FROM campaign_hourly ORDER BY hour, campaign_id NULLS LAST";
   const std::string from_raw = R"sql(
     WITH i AS (SELECT date_trunc('hour', event_time) AS hour, campaign_id, count(*) AS n,
                       coalesce(sum(win_price_cpm), 0) / 1000 AS spend
-               FROM impressions WHERE campaign_id IS NOT NULL GROUP BY ALL),
+               FROM impressions GROUP BY ALL),
          c AS (SELECT date_trunc('hour', event_time) AS hour, campaign_id, count(*) AS n,
                       count(*) FILTER (attribution = 'attributed') AS a, count(*) FILTER (attribution = 'orphan') AS o
                FROM clicks GROUP BY ALL),
@@ -204,17 +204,20 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
                       count(*) FILTER (attribution = 'view_through') AS vt,
                       count(*) FILTER (attribution = 'unattributed') AS ua, coalesce(sum(conversion_value), 0) AS val
                FROM conversions GROUP BY ALL),
-         w AS (SELECT date_trunc('hour', b.event_time) AS hour, i.campaign_id, count(DISTINCT b.auction_id) AS n
-               FROM bid_requests b JOIN impressions i ON i.auction_id = b.auction_id
-               WHERE b.won AND i.campaign_id IS NOT NULL GROUP BY ALL),
+         win AS (SELECT auction_id, campaign_id FROM impressions WHERE auction_id IS NOT NULL
+                 QUALIFY row_number() OVER (PARTITION BY auction_id ORDER BY event_key, event_time) = 1),
+         w AS (SELECT date_trunc('hour', b.event_time) AS hour, win.campaign_id, count(*) AS n
+               FROM bid_requests b JOIN win ON win.auction_id = b.auction_id WHERE b.won GROUP BY ALL),
          k AS (SELECT hour, campaign_id FROM i UNION SELECT hour, campaign_id FROM c
                UNION SELECT hour, campaign_id FROM v UNION SELECT hour, campaign_id FROM w)
     SELECT k.hour, k.campaign_id, coalesce(w.n, 0), coalesce(i.n, 0), coalesce(i.spend, 0), coalesce(c.n, 0),
            coalesce(c.a, 0), coalesce(c.o, 0), coalesce(v.n, 0), coalesce(v.ct, 0), coalesce(v.vt, 0),
            coalesce(v.ua, 0), coalesce(v.val, 0)
-    FROM k LEFT JOIN i USING (hour, campaign_id) LEFT JOIN c USING (hour, campaign_id)
-    LEFT JOIN v USING (hour, campaign_id) LEFT JOIN w USING (hour, campaign_id)
-    ORDER BY k.hour, k.campaign_id)sql";
+    FROM k LEFT JOIN i ON i.hour = k.hour AND i.campaign_id IS NOT DISTINCT FROM k.campaign_id
+    LEFT JOIN c ON c.hour = k.hour AND c.campaign_id = k.campaign_id
+    LEFT JOIN v ON v.hour = k.hour AND v.campaign_id = k.campaign_id
+    LEFT JOIN w ON w.hour = k.hour AND w.campaign_id IS NOT DISTINCT FROM k.campaign_id
+    ORDER BY k.hour, k.campaign_id NULLS LAST)sql";
   auto rows = [&](const std::string& db, const std::string& sql) {
     CommandResult r = run_advx({"sql", "--db", dir.str(db), "--format", "csv", sql}, dir.str());
     EXPECT_EQ(r.exit_code, 0) << r.err;
