@@ -11,38 +11,15 @@
 #include <utility>
 
 #include "sinks/duckdb_text.hpp"
+#include "sinks/duckdb_util.hpp"
 
 namespace advx {
 namespace {
 
-// DuckDB follows the message with a blank line and a caret diagram; the first paragraph says what went
-// wrong, and our errors are one line.
-std::string one_line(std::string_view msg) {
-  if (size_t cut = msg.find("\n\n"); cut != std::string_view::npos) msg = msg.substr(0, cut);
-  std::string out;
-  out.reserve(msg.size());
-  for (char c : msg) out += (c == '\n' || c == '\r') ? ' ' : c;
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out.empty() ? std::string("unknown DuckDB error") : out;
-}
-
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + '"';
-}
-
-std::string quote_literal(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    out += c;
-    if (c == '\'') out += '\'';
-  }
-  return out + '\'';
-}
+using duckdb_util::one_line;
+using duckdb_util::quote_ident;
+using duckdb_util::quote_literal;
+using duckdb_util::Result;
 
 duckdb_type duckdb_type_of(ColumnType t) {
   switch (t) {
@@ -131,18 +108,7 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-// RAII for the C API's handles, so every throw path releases them.
-struct Result {
-  duckdb_result r{};
-  bool live = false;
-  Result() = default;
-  Result(const Result&) = delete;
-  Result& operator=(const Result&) = delete;
-  ~Result() {
-    if (live) duckdb_destroy_result(&r);
-  }
-};
-
+// RAII for the C API's handles, so every throw path releases them (Result: sinks/duckdb_util.hpp).
 struct Chunk {
   duckdb_data_chunk c = nullptr;
   explicit Chunk(duckdb_data_chunk chunk) : c(chunk) {}

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include "sinks/duckdb_util.hpp"
+
 namespace advx {
 
 namespace {
@@ -18,25 +20,10 @@ constexpr ExportTableSpec kSpecs[] = {
     {"rejects", "ingested_at", ", CAST(ingested_at AS DATE) AS ingest_date", "ingest_date"},
 };
 
-std::string one_line(std::string text) {
-  for (char& c : text)
-    if (c == '\n' || c == '\r') c = ' ';
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text;
-}
+using duckdb_util::one_line;
+using duckdb_util::Result;
 
-// Owns a duckdb_result; query() throws StoreError with DuckDB's message.
-struct Result {
-  duckdb_result r{};
-  bool live = false;
-  Result() = default;
-  Result(const Result&) = delete;
-  Result& operator=(const Result&) = delete;
-  ~Result() {
-    if (live) duckdb_destroy_result(&r);
-  }
-};
-
+// Runs `sql` into `res`; throws StoreError with DuckDB's message.
 void query(duckdb_connection con, const std::string& sql, Result& res) {
   res.live = true;
   if (duckdb_query(con, sql.c_str(), &res.r) != DuckDBSuccess) {
@@ -55,14 +42,7 @@ const ExportTableSpec* find_export_table(std::string_view table) {
   return nullptr;
 }
 
-std::string sql_string_literal(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
+std::string sql_string_literal(std::string_view text) { return duckdb_util::quote_literal(text); }
 
 std::string export_where_clause(std::string_view time_column, const ExportRange& range) {
   std::string where;
