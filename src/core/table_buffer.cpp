@@ -19,10 +19,19 @@ static_assert(named(kConversionColumns, col::conv_currency, "currency"));
 static_assert(named(kConversionColumns, col::conv_seconds_from_touch, "seconds_from_touch") &&
               std::size(kConversionColumns) == col::conv_seconds_from_touch + 1);
 static_assert(named(kBidRequestColumns, col::bid_targeting, "targeting"));
-static_assert(named(kBidRequestColumns, col::bid_won, "won") && std::size(kBidRequestColumns) == col::bid_won + 1);
+static_assert(named(kBidRequestColumns, col::bid_won, "won") &&
+              std::size(kBidRequestColumns) == col::bid_won + 1);
 static_assert(named(kRejectColumns, col::rej_raw, "raw") &&
               std::size(kRejectColumns) == col::rej_ingested_at + 1);
 static_assert(named(kDedupStateColumns, col::dd_payload_hash, "payload_hash"));
+// set_event_time() writes event_time, event_date and event_hour as three consecutive columns.
+static_assert(named(kImpressionColumns, col::imp_event_time + 1, "event_date") &&
+              named(kImpressionColumns, col::imp_event_time + 2, "event_hour"));
+static_assert(named(kClickColumns, col::ev_event_time + 1, "event_date") &&
+              named(kClickColumns, col::ev_event_time + 2, "event_hour") &&
+              named(kConversionColumns, col::ev_event_time + 2, "event_hour"));
+static_assert(named(kBidRequestColumns, col::bid_event_time + 1, "event_date") &&
+              named(kBidRequestColumns, col::bid_event_time + 2, "event_hour"));
 // set_provenance() writes source, source_record and ingested_at as three consecutive columns.
 static_assert(named(kImpressionColumns, col::imp_source + 1, "source_record") &&
               named(kImpressionColumns, col::imp_source + 2, "ingested_at"));

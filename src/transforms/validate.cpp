@@ -157,6 +157,13 @@ Got read_amount(const Cell& c, double* v, std::string_view name, Problem* p) {
 
 const char kHex[] = "0123456789abcdef";
 
+// Every event table has event_time, event_date and event_hour as consecutive columns (UTC).
+void set_event_time(TableBuffer& b, size_t r, int time_col, int64_t ts) {
+  b.set_i64(time_col, r, ts);
+  b.set_i32(time_col + 1, r, date_of(ts));
+  b.set_u8(time_col + 2, r, hour_of(ts));
+}
+
 // Every event table ends with source, source_record and ingested_at: where a row came from and when.
 void set_provenance(TableBuffer& b, size_t r, int source_col, std::string_view source, uint64_t record_no,
                     int64_t ingested_at) {
@@ -359,9 +366,7 @@ void Validator::impression(Ctx& ctx, size_t row) {
   const size_t r = b.add_row();
   b.set_str(col::imp_event_key, r, event_key);
   if (!impression_id.empty()) b.set_str(col::imp_impression_id, r, impression_id);
-  b.set_i64(col::imp_event_time, r, ts);
-  b.set_i32(col::imp_event_date, r, date_of(ts));
-  b.set_u8(col::imp_event_hour, r, hour_of(ts));
+  set_event_time(b, r, col::imp_event_time, ts);
   b.set_str(col::imp_creative_id, r, creative);
   if (!campaign.empty()) b.set_str(col::imp_campaign_id, r, campaign);
   if (cmp && !cmp->advertiser_id.empty()) b.set_str(col::imp_advertiser_id, r, cmp->advertiser_id);
@@ -472,9 +477,7 @@ void Validator::event(Ctx& ctx, size_t row) {
   const size_t r = b.add_row();
   b.set_str(col::ev_event_key, r, event_key);
   if (!event_id.empty()) b.set_str(col::ev_event_id, r, event_id);
-  b.set_i64(col::ev_event_time, r, ts);
-  b.set_i32(col::ev_event_date, r, date_of(ts));
-  b.set_u8(col::ev_event_hour, r, hour_of(ts));
+  set_event_time(b, r, col::ev_event_time, ts);
   b.set_str(col::ev_user_id, r, user);
   b.set_str(col::ev_campaign_id, r, campaign);
   if (cmp && !cmp->advertiser_id.empty()) b.set_str(col::ev_advertiser_id, r, cmp->advertiser_id);
@@ -563,9 +566,7 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   TableBuffer& b = t.rows;
   const size_t r = b.add_row();
   b.set_str(col::bid_auction_id, r, auction);
-  b.set_i64(col::bid_event_time, r, ts);
-  b.set_i32(col::bid_event_date, r, date_of(ts));
-  b.set_u8(col::bid_event_hour, r, hour_of(ts));
+  set_event_time(b, r, col::bid_event_time, ts);
   if (!user.empty()) b.set_str(col::bid_user_id, r, user);
   if (!site.empty()) b.set_str(col::bid_site_domain, r, site);
   if (!bundle.empty()) b.set_str(col::bid_app_bundle, r, bundle);
