@@ -196,7 +196,10 @@ int run_ingest(const IngestArgs& a) {
   windows.click_us = int64_t(a.click_window_s * 1e6);
   windows.click_through_us = int64_t(a.click_through_window_s * 1e6);
   windows.view_through_us = int64_t(a.view_through_window_s * 1e6);
+  const auto attribution_start = std::chrono::steady_clock::now();
   const AttributionResult attribution = attribute(store, options.validation.ingested_at_us, windows);
+  s.attribution_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - attribution_start).count();
   s.attributed_pairs = attribution.pairs;
   s.attributed_clicks = attribution.clicks;
   s.attributed_conversions = attribution.conversions;

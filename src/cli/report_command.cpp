@@ -22,7 +22,19 @@ struct ReportOptions {
   std::string from;
   std::string to;
   std::vector<std::string> by;
+  bool no_rollup = false;  // campaigns and funnel: scan the raw tables for whole hours too
 };
+
+// campaigns and funnel read whole hours from campaign_hourly unless told not to.
+void add_no_rollup_flag(CLI::App* sub, const std::shared_ptr<ReportOptions>& opts) {
+  sub->add_flag("--no-rollup", opts->no_rollup,
+                "Count every hour from the raw event tables instead of the hourly rollup (slower; to "
+                "check the rollup)");
+}
+
+report::Scan scan_of(const ReportOptions& opts) {
+  return opts.no_rollup ? report::Scan::raw : report::Scan::rollup;
+}
 
 // --from/--to: a timestamp as parse_timestamp_text() reads it, or a date.
 const CLI::Validator& time_bound_validator() {
@@ -108,14 +120,17 @@ void add_report_command(CLI::App& app, int& result) {
       "(NULL when the denominator is 0). Every campaign of the campaigns table is listed, with zeros when "
       "it\n"
       "has no event in range.\n"
+      "Whole hours come from the hourly rollup campaign_hourly when the keys are campaign, day and hour.\n"
       "Example: advx report campaigns --by day --from 2026-11-01 --to 2026-11-08 --format csv");
+  add_no_rollup_flag(sub, campaigns);
   sub->callback([campaigns, &result] {
     std::vector<report::Dimension> by;
     for (const auto& name : campaigns->by) {
       report::Dimension d{};
       if (report::parse_dimension(name, &d)) by.push_back(d);
     }
-    result = print_report("campaigns", *campaigns, report::campaigns_sql(by, time_range(*campaigns)));
+    result = print_report("campaigns", *campaigns,
+                          report::campaigns_sql(by, time_range(*campaigns), scan_of(*campaigns)));
   });
 
   const std::vector<std::string> campaign_only = {"campaign"};
@@ -125,8 +140,10 @@ void add_report_command(CLI::App& app, int& result) {
   sub->footer(
       "win_rate = bid_requests_won/bid_requests, ctr = clicks/impressions, "
       "conversion_rate = conversions/clicks.");
+  add_no_rollup_flag(sub, funnel);
   sub->callback([funnel, &result] {
-    result = print_report("funnel", *funnel, report::funnel_sql(!funnel->by.empty(), time_range(*funnel)));
+    result = print_report("funnel", *funnel,
+                          report::funnel_sql(!funnel->by.empty(), time_range(*funnel), scan_of(*funnel)));
   });
 
   auto latency = std::make_shared<ReportOptions>();

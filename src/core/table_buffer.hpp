@@ -23,6 +23,8 @@ constexpr size_t column_width(ColumnType t) {
     case ColumnType::integer:
     case ColumnType::date:
       return 4;
+    case ColumnType::money:
+      return 16;
     case ColumnType::bigint:
     case ColumnType::ubigint:
     case ColumnType::double_:

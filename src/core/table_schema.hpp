@@ -19,6 +19,7 @@ enum class ColumnType : uint8_t {
   double_,    // data: double[]
   timestamp,  // data: int64_t[] epoch microseconds, UTC (DuckDB TIMESTAMP)
   date,       // data: int32_t[] days since 1970-01-01
+  money,      // DECIMAL(38,12): exact sums of money (rollups); written by SQL only, never appended
 };
 
 struct ColumnDef {
@@ -167,7 +168,7 @@ inline constexpr ColumnDef kHourlyCampaignColumns[] = {
     {"campaign_id", CT::varchar, ""},
     {"bid_requests_won", CT::bigint, "won bid requests, at the hour of the bid request"},
     {"impressions", CT::bigint, ""},
-    {"spend", CT::double_, "sum(win_price_cpm) / 1000"},
+    {"spend", CT::money, "sum(win_price_cpm) / 1000, exact (each price as DECIMAL(38,9))"},
     {"clicks", CT::bigint, ""},
     {"attributed_clicks", CT::bigint, ""},
     {"orphan_clicks", CT::bigint, ""},
@@ -175,7 +176,7 @@ inline constexpr ColumnDef kHourlyCampaignColumns[] = {
     {"click_through_conversions", CT::bigint, ""},
     {"view_through_conversions", CT::bigint, ""},
     {"unattributed_conversions", CT::bigint, ""},
-    {"conversion_value", CT::double_, ""},
+    {"conversion_value", CT::money, "exact (each value as DECIMAL(38,9))"},
 };
 
 inline constexpr TableDef kImpressions{"impressions", kImpressionColumns};

@@ -1,5 +1,6 @@
 #include "correlate/attribution.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace advx {
@@ -100,7 +101,7 @@ WHERE NOT won AND ingested_at = make_timestamp($RUN)
 // The hourly rollup (campaign_hourly): rebuilt for every (campaign, hour) whose numbers this run may have
 // changed — hours of the run's impressions, of every click and conversion of a touched pair (their
 // attribution may have moved), and of bid requests won through an impression or a bid request of the run.
-constexpr const char* kRollup = R"sql(
+constexpr const char* kTouchedHours = R"sql(
 CREATE OR REPLACE TEMP TABLE advx_touched_hours AS
 SELECT DISTINCT campaign_id, date_trunc('hour', event_time) AS hour FROM impressions
 WHERE ingested_at = make_timestamp($RUN)
@@ -110,15 +111,39 @@ UNION SELECT DISTINCT v.campaign_id, date_trunc('hour', v.event_time) FROM conve
   JOIN advx_touched t ON t.user_id = v.user_id AND t.campaign_id = v.campaign_id
 UNION SELECT DISTINCT i.campaign_id, date_trunc('hour', b.event_time) FROM bid_requests b
   JOIN impressions i ON i.auction_id = b.auction_id
-  WHERE i.ingested_at = make_timestamp($RUN) OR b.ingested_at = make_timestamp($RUN);
+  -- every campaign naming an auction the run touched: a new impression with a smaller key moves the win
+  WHERE b.auction_id IN (SELECT auction_id FROM impressions WHERE ingested_at = make_timestamp($RUN)
+                         UNION ALL SELECT auction_id FROM bid_requests WHERE ingested_at = make_timestamp($RUN));
+CREATE OR REPLACE TEMP TABLE advx_won (hour TIMESTAMP, campaign_id VARCHAR, won BIGINT);
+)sql";
 
+// Won bid requests of the touched hours by the campaign of the auction's winning impression: the smallest
+// event_key naming it, then the smallest campaign (the report's rule). One pass per slice of auctions
+// ($SLICE of $SLICES by hash): on a first run over millions of auctions, one pass's string-keyed
+// aggregate and join would not fit the memory limit, and DuckDB cannot spill all of it.
+constexpr const char* kWonSlice = R"sql(
+INSERT INTO advx_won
+WITH bids AS (
+  SELECT auction_id, date_trunc('hour', event_time) AS hour FROM bid_requests
+  WHERE won AND hash(auction_id) % $SLICES = $SLICE
+    AND date_trunc('hour', event_time) IN (SELECT DISTINCT hour FROM advx_touched_hours)
+), winner AS (
+  SELECT auction_id, arg_min(campaign_id, (event_key, campaign_id)) AS campaign_id FROM impressions
+  WHERE auction_id IS NOT NULL AND hash(auction_id) % $SLICES = $SLICE
+    AND auction_id IN (SELECT auction_id FROM bids)
+  GROUP BY auction_id
+)
+SELECT b.hour, w.campaign_id, count(*) FROM bids b JOIN winner w ON w.auction_id = b.auction_id GROUP BY ALL;
+)sql";
+
+constexpr const char* kRollup = R"sql(
 -- campaign_id is NULL for impressions of unknown creatives: they have a row of their own, as in the report.
 DELETE FROM campaign_hourly h USING advx_touched_hours t
 WHERE h.hour = t.hour AND h.campaign_id IS NOT DISTINCT FROM t.campaign_id;
 
 INSERT INTO campaign_hourly
 WITH imp AS (
-  SELECT h.hour, h.campaign_id, count(*) AS impressions, coalesce(sum(i.win_price_cpm), 0) / 1000 AS spend
+  SELECT h.hour, h.campaign_id, count(*) AS impressions, coalesce(sum(i.win_price_cpm::DECIMAL(38,9) * 0.001), 0) AS spend  -- exact: see report_queries.cpp
   FROM advx_touched_hours h JOIN impressions i
     ON i.campaign_id IS NOT DISTINCT FROM h.campaign_id AND date_trunc('hour', i.event_time) = h.hour
   GROUP BY ALL
@@ -132,19 +157,12 @@ WITH imp AS (
          count(*) FILTER (v.attribution = 'click_through') AS click_through,
          count(*) FILTER (v.attribution = 'view_through') AS view_through,
          count(*) FILTER (v.attribution = 'unattributed') AS unattributed,
-         coalesce(sum(v.conversion_value), 0) AS value
+         coalesce(sum(v.conversion_value::DECIMAL(38,9)), 0) AS value
   FROM advx_touched_hours h JOIN conversions v
     ON v.campaign_id = h.campaign_id AND date_trunc('hour', v.event_time) = h.hour
   GROUP BY ALL
-), bids AS (
-  SELECT auction_id, date_trunc('hour', event_time) AS hour FROM bid_requests
-  WHERE won AND date_trunc('hour', event_time) IN (SELECT DISTINCT hour FROM advx_touched_hours)
-), winner AS (  -- the winning impression of an auction: the smallest key among those naming it (as the report)
-  SELECT auction_id, campaign_id FROM impressions WHERE auction_id IN (SELECT auction_id FROM bids)
-  QUALIFY row_number() OVER (PARTITION BY auction_id ORDER BY event_key, event_time, source, source_record) = 1
-), won AS (  -- joined on the auction first: joining bid requests to touched hours alone fans out per campaign
-  SELECT b.hour, w.campaign_id, count(*) AS won FROM bids b JOIN winner w ON w.auction_id = b.auction_id
-  GROUP BY ALL
+), won AS (
+  SELECT hour, campaign_id, sum(won) AS won FROM advx_won GROUP BY ALL
 )
 SELECT h.hour, h.campaign_id, coalesce(won.won, 0), coalesce(imp.impressions, 0), coalesce(imp.spend, 0),
        coalesce(clk.clicks, 0), coalesce(clk.attributed, 0), coalesce(clk.orphan, 0), coalesce(conv.conversions, 0),
@@ -154,10 +172,18 @@ FROM advx_touched_hours h
 LEFT JOIN imp ON imp.hour = h.hour AND imp.campaign_id IS NOT DISTINCT FROM h.campaign_id
 LEFT JOIN clk ON clk.hour = h.hour AND clk.campaign_id = h.campaign_id
 LEFT JOIN conv ON conv.hour = h.hour AND conv.campaign_id = h.campaign_id
-LEFT JOIN won ON won.hour = h.hour AND won.campaign_id IS NOT DISTINCT FROM h.campaign_id;
+LEFT JOIN won ON won.hour = h.hour AND won.campaign_id IS NOT DISTINCT FROM h.campaign_id
+-- a row only where something counts, as in the report (a campaign can lose its last won bid of an hour)
+WHERE coalesce(won.won, 0) + coalesce(imp.impressions, 0) + coalesce(clk.clicks, 0)
+      + coalesce(conv.conversions, 0) > 0;
 
 DROP TABLE advx_touched_hours;
+DROP TABLE advx_won;
 )sql";
+
+// Auctions per pass of kWonSlice: about 1M string keys aggregated and joined fit well within the 1 GB
+// that advx ingest gives attribution by default.
+constexpr uint64_t kAuctionsPerSlice = 1'000'000;
 
 }  // namespace
 
@@ -182,6 +208,16 @@ AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const At
       if (r.conversions) store.execute(bind(kConversions));
     }
     store.execute(bind(kWon));
+    store.execute(bind(kTouchedHours));
+    const uint64_t won =
+        count(store,
+              "SELECT count(*) FROM bid_requests WHERE won AND date_trunc('hour', event_time) "
+              "IN (SELECT DISTINCT hour FROM advx_touched_hours)");
+    const uint64_t slices = std::max<uint64_t>(1, (won + kAuctionsPerSlice - 1) / kAuctionsPerSlice);
+    for (uint64_t slice = 0; slice < slices; ++slice) {
+      std::string sql = replace_all(kWonSlice, "$SLICES", std::to_string(slices));
+      store.execute(replace_all(sql, "$SLICE", std::to_string(slice)));
+    }
     store.execute(bind(kRollup));
     store.execute("DROP TABLE advx_touched");
     store.commit();

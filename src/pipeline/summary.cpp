@@ -109,9 +109,9 @@ std::string format_summary_text(const IngestSummary& s) {
   out += line;
   if (s.attributed_pairs) {
     std::snprintf(line, sizeof line,
-                  "attribution: %s user/campaign pairs again (%s clicks, %s conversions)\n",
+                  "attribution: %s user/campaign pairs again (%s clicks, %s conversions) in %.2f s\n",
                   with_commas(s.attributed_pairs).c_str(), with_commas(s.attributed_clicks).c_str(),
-                  with_commas(s.attributed_conversions).c_str());
+                  with_commas(s.attributed_conversions).c_str(), s.attribution_seconds);
     out += line;
   }
   for (const auto& f : s.failures) out += "FAILED " + f.path + ": " + f.message + "\n";
@@ -172,7 +172,9 @@ std::string format_summary_json(const IngestSummary& s) {
   out += "],\"seconds\":" + std::string(secs) + ",\"db\":\"" + json_escape(s.db_path) + "\"";
   out += ",\"attribution\":{\"pairs\":" + std::to_string(s.attributed_pairs) +
          ",\"clicks\":" + std::to_string(s.attributed_clicks) +
-         ",\"conversions\":" + std::to_string(s.attributed_conversions) + "}";
+         ",\"conversions\":" + std::to_string(s.attributed_conversions);
+  std::snprintf(secs, sizeof secs, "%.3f", s.attribution_seconds);
+  out += ",\"seconds\":" + std::string(secs) + "}";
   out += ",\"dedup_keys\":" + std::to_string(s.dedup_keys) +
          ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) + "}";
   return out;

@@ -45,6 +45,7 @@ struct IngestSummary {
   uint64_t attributed_pairs = 0;        // (user, campaign) pairs attributed again after the run (SPEC 2.6)
   uint64_t attributed_clicks = 0;       // clicks among them
   uint64_t attributed_conversions = 0;  // conversions among them
+  double attribution_seconds = 0;       // of `seconds`: attribution and the hourly rollup
   uint64_t dedup_keys = 0;              // keys in the dedup index after the run (all runs so far)
   uint64_t dedup_bytes = 0;             // memory of that index
 

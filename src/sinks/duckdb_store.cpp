@@ -43,6 +43,8 @@ duckdb_type duckdb_type_of(ColumnType t) {
       return DUCKDB_TYPE_TIMESTAMP;
     case ColumnType::date:
       return DUCKDB_TYPE_DATE;
+    case ColumnType::money:
+      return DUCKDB_TYPE_DECIMAL;
   }
   return DUCKDB_TYPE_INVALID;
 }
@@ -69,6 +71,8 @@ const char* sql_type_of(ColumnType t) {
       return "TIMESTAMP";
     case ColumnType::date:
       return "DATE";
+    case ColumnType::money:
+      return "DECIMAL(38,12)";
   }
   return "?";
 }
@@ -534,6 +538,8 @@ struct DuckDbStore::Impl {
           case ColumnType::double_:
             copy_fixed<double>(slice, src, dst, start, n);
             break;
+          case ColumnType::money:
+            throw StoreError(std::string(def.name) + ": money columns are written by SQL only");
         }
         if (src.valid) {
           duckdb_vector_ensure_validity_writable(vec);

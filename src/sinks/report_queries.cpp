@@ -50,6 +50,46 @@ std::string in_range(const TimeRange& range, const char* alias) {
   return s.empty() ? "TRUE" : s;
 }
 
+// Any of the ranges (FALSE for none).
+std::string in_ranges(const std::vector<TimeRange>& ranges, const char* alias) {
+  if (ranges.size() == 1) return in_range(ranges[0], alias);
+  std::string s;
+  for (const TimeRange& r : ranges) s += (s.empty() ? "((" : ") OR (") + in_range(r, alias);
+  return s.empty() ? "FALSE" : s + "))";
+}
+
+// A range cut into the whole UTC hours inside it (read from campaign_hourly) and the partial hours at its
+// edges (read from the raw tables). Bounds left open stay open.
+struct HourSplit {
+  std::optional<TimeRange> rollup;
+  std::vector<TimeRange> raw;
+};
+
+HourSplit split_hours(const TimeRange& range) {
+  constexpr int64_t kHour = 3'600'000'000;
+  auto floor_hour = [](int64_t t) { return t - ((t % kHour) + kHour) % kHour; };
+  TimeRange whole;
+  if (range.from_us)
+    whole.from_us =
+        floor_hour(*range.from_us) == *range.from_us ? *range.from_us : floor_hour(*range.from_us) + kHour;
+  if (range.to_us) whole.to_us = floor_hour(*range.to_us);
+  HourSplit split;
+  if (whole.from_us && whole.to_us && *whole.from_us >= *whole.to_us) {
+    split.raw.push_back(range);  // no whole hour inside
+    return split;
+  }
+  split.rollup = whole;
+  if (range.from_us && *range.from_us < *whole.from_us) split.raw.push_back({range.from_us, whole.from_us});
+  if (range.to_us && *whole.to_us < *range.to_us) split.raw.push_back({whole.to_us, range.to_us});
+  return split;
+}
+
+// Money is summed exactly, so that any grouping of the same rows (by hour in the rollup, by run, in any
+// order) gives the same total to the last digit: each amount as DECIMAL(38,9), sums as DECIMAL(38,12).
+// The validator bounds amounts (kMaxAmount), so neither can overflow. campaign_hourly uses the same forms.
+constexpr const char* kSpendOfImpression = "i.win_price_cpm::DECIMAL(38,9) * 0.001";
+constexpr const char* kValueOfConversion = "v.conversion_value::DECIMAL(38,9)::DECIMAL(38,12)";
+
 std::string quoted(std::string_view column) { return "\"" + std::string(column) + "\""; }
 
 // The keys other than campaign, in the order given, without duplicates.
@@ -164,11 +204,20 @@ bool parse_time_bound(std::string_view text, int64_t* micros) {
   return false;
 }
 
-std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& range) {
+std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& range, Scan scan) {
   const std::vector<Dimension> keys = other_keys(by);
   bool needs_impression = false;  // a key that clicks and conversions take from their impression
   for (Dimension d : keys)
     needs_impression = needs_impression || (d != Dimension::day && d != Dimension::hour);
+  // campaign_hourly has campaign, day and hour: it serves the whole hours of the range for those keys.
+  HourSplit split;
+  if (scan == Scan::rollup && !needs_impression)
+    split = split_hours(range);
+  else
+    split.raw.push_back(range);
+  const std::string raw_range_i = in_ranges(split.raw, "i"), raw_range_c = in_ranges(split.raw, "c"),
+                    raw_range_v = in_ranges(split.raw, "v"), raw_range_b = in_ranges(split.raw, "b");
+
   const std::string attributed_join =
       needs_impression ? " LEFT JOIN imp_by_key ai ON ai.event_key = {}.attributed_impression_key" : "";
   auto join_for = [&](const char* alias) {
@@ -186,33 +235,63 @@ std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& ran
         "QUALIFY row_number() OVER (PARTITION BY event_key ORDER BY event_time, source, source_record) = "
         "1), ";
   }
-  // The winning impression of an auction: the smallest event_key among the impressions naming it.
-  sql +=
-      "win AS (SELECT auction_id, campaign_id, creative_id, site, country, device_type FROM impressions "
-      "WHERE auction_id IS NOT NULL QUALIFY row_number() OVER (PARTITION BY auction_id "
-      "ORDER BY event_key, event_time, source, source_record) = 1), ";
+  std::vector<std::string> facts;
+  if (!split.raw.empty()) {
+    // The winning impression of an auction: the smallest event_key among the impressions naming it, ties
+    // to the smallest campaign, creative, site, country, device (as the rollup). Only auctions of won bid
+    // requests in range are looked at. An aggregate, not a window: it needs far less memory.
+    sql +=
+        "win AS (SELECT auction_id, w.campaign_id, w.creative_id, w.site, w.country, w.device_type FROM "
+        "(SELECT auction_id, arg_min({'campaign_id': campaign_id, 'creative_id': creative_id, 'site': site, "
+        "'country': country, 'device_type': device_type}, (event_key, campaign_id, creative_id, site, "
+        "country, device_type)) AS w FROM impressions WHERE auction_id IN (SELECT b.auction_id FROM "
+        "bid_requests b WHERE b.won AND " +
+        raw_range_b + ") GROUP BY auction_id)), ";
+    facts.push_back("SELECT " + key_select(keys, &KeyExpr::impression) + "i.campaign_id, 1 AS n_imp, " +
+                    std::string(kSpendOfImpression) + " AS spend FROM impressions i WHERE " + raw_range_i);
+    facts.push_back("SELECT " + key_select(keys, &KeyExpr::click) +
+                    "c.campaign_id, 1 AS n_click, (c.attribution = 'attributed')::INTEGER AS n_attributed, "
+                    "(c.attribution = 'orphan')::INTEGER AS n_orphan FROM clicks c" +
+                    join_for("c") + " WHERE " + raw_range_c);
+    facts.push_back("SELECT " + key_select(keys, &KeyExpr::conversion) +
+                    "v.campaign_id, 1 AS n_conv, (v.attribution = 'click_through')::INTEGER AS n_ct, "
+                    "(v.attribution = 'view_through')::INTEGER AS n_vt, "
+                    "(v.attribution = 'unattributed')::INTEGER AS n_un, " +
+                    std::string(kValueOfConversion) +
+                    " AS value "
+                    "FROM conversions v" +
+                    join_for("v") + " WHERE " + raw_range_v);
+    facts.push_back("SELECT " + key_select(keys, &KeyExpr::won_bid) +
+                    "w.campaign_id, 1 AS n_won FROM bid_requests b JOIN win w ON w.auction_id = b.auction_id "
+                    "WHERE b.won AND " +
+                    raw_range_b);
+  }
+  if (split.rollup) {
+    // Whole hours from the rollup.
+    std::string rollup_keys;
+    for (Dimension d : keys)
+      rollup_keys +=
+          d == Dimension::day ? "h.hour::DATE AS \"day\", " : "hour(h.hour)::UTINYINT AS \"hour\", ";
+    std::string where = "TRUE";
+    if (split.rollup->from_us)
+      where += " AND h.hour >= make_timestamp(" + std::to_string(*split.rollup->from_us) + ")";
+    if (split.rollup->to_us)
+      where += " AND h.hour < make_timestamp(" + std::to_string(*split.rollup->to_us) + ")";
+    facts.push_back("SELECT " + rollup_keys +
+                    "h.campaign_id, h.bid_requests_won AS n_won, h.impressions AS n_imp, h.spend, "
+                    "h.clicks AS n_click, h.attributed_clicks AS n_attributed, h.orphan_clicks AS n_orphan, "
+                    "h.conversions AS n_conv, h.click_through_conversions AS n_ct, "
+                    "h.view_through_conversions AS n_vt, h.unattributed_conversions AS n_un, "
+                    "h.conversion_value AS value FROM campaign_hourly h WHERE " +
+                    where);
+  }
   sql += "facts AS (";
-  sql += "SELECT " + key_select(keys, &KeyExpr::impression) +
-         "i.campaign_id, 1 AS n_imp, i.win_price_cpm AS price FROM impressions i WHERE " +
-         in_range(range, "i");
-  sql += " UNION ALL BY NAME SELECT " + key_select(keys, &KeyExpr::click) +
-         "c.campaign_id, 1 AS n_click, (c.attribution = 'attributed')::INTEGER AS n_attributed, "
-         "(c.attribution = 'orphan')::INTEGER AS n_orphan FROM clicks c" +
-         join_for("c") + " WHERE " + in_range(range, "c");
-  sql += " UNION ALL BY NAME SELECT " + key_select(keys, &KeyExpr::conversion) +
-         "v.campaign_id, 1 AS n_conv, (v.attribution = 'click_through')::INTEGER AS n_ct, "
-         "(v.attribution = 'view_through')::INTEGER AS n_vt, "
-         "(v.attribution = 'unattributed')::INTEGER AS n_un, v.conversion_value AS value FROM conversions v" +
-         join_for("v") + " WHERE " + in_range(range, "v");
-  sql += " UNION ALL BY NAME SELECT " + key_select(keys, &KeyExpr::won_bid) +
-         "w.campaign_id, 1 AS n_won FROM bid_requests b JOIN win w ON w.auction_id = b.auction_id "
-         "WHERE b.won AND " +
-         in_range(range, "b");
+  for (size_t f = 0; f < facts.size(); ++f) sql += (f ? " UNION ALL BY NAME " : "") + facts[f];
   sql += "), ";
   sql += "agg AS (SELECT " + key_list(keys, "") +
          "campaign_id, sum(n_won) AS n_won, sum(n_imp) AS n_imp, sum(n_click) AS n_click, "
          "sum(n_attributed) AS n_attributed, sum(n_orphan) AS n_orphan, sum(n_conv) AS n_conv, "
-         "sum(n_ct) AS n_ct, sum(n_vt) AS n_vt, sum(n_un) AS n_un, sum(value) AS value, sum(price) AS price "
+         "sum(n_ct) AS n_ct, sum(n_vt) AS n_vt, sum(n_un) AS n_un, sum(value) AS value, sum(spend) AS spend "
          "FROM facts GROUP BY ALL), ";
   // Campaigns of the dimension table with no event in range: one row of zeros, keys NULL.
   sql +=
@@ -228,7 +307,7 @@ std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& ran
       "coalesce(r.n_ct, 0)::BIGINT AS click_through_conversions, "
       "coalesce(r.n_vt, 0)::BIGINT AS view_through_conversions, "
       "coalesce(r.n_un, 0)::BIGINT AS unattributed_conversions, "
-      "coalesce(r.value, 0)::DOUBLE AS conversion_value, coalesce(r.price, 0)::DOUBLE / 1000 AS spend "
+      "coalesce(r.value, 0)::DOUBLE AS conversion_value, coalesce(r.spend, 0)::DOUBLE AS spend "
       "FROM all_rows r LEFT JOIN (SELECT campaign_id, min(advertiser_id) AS advertiser_id FROM campaigns "
       "GROUP BY campaign_id) d ON d.campaign_id = r.campaign_id) ";
   sql += "SELECT " + key_list(keys, "") +
@@ -245,12 +324,12 @@ std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& ran
   return sql;
 }
 
-std::string funnel_sql(bool by_campaign, const TimeRange& range) {
+std::string funnel_sql(bool by_campaign, const TimeRange& range, Scan scan) {
   if (by_campaign) {
     // A bid request names no campaign until it is won: per campaign, bid_requests and win_rate are NULL.
     return "SELECT campaign_id, NULL::BIGINT AS bid_requests, bid_requests_won, impressions, clicks, "
            "conversions, NULL::DOUBLE AS win_rate, ctr, conversion_rate FROM (" +
-           campaigns_sql({}, range) + ") ORDER BY campaign_id NULLS LAST";
+           campaigns_sql({}, range, scan) + ") ORDER BY campaign_id NULLS LAST";
   }
   return "WITH b AS (SELECT count(*)::BIGINT AS n, (count(*) FILTER (WHERE x.won))::BIGINT AS w "
          "FROM bid_requests x WHERE " +

@@ -31,12 +31,18 @@ struct TimeRange {
 // --from/--to text: what parse_timestamp_text() accepts, or a plain date YYYY-MM-DD (its midnight, UTC).
 bool parse_time_bound(std::string_view text, int64_t* micros);
 
+// Where the campaign report reads whole hours from. `rollup`: from campaign_hourly (which advx ingest
+// maintains) when the keys are campaign, day and hour, and from the raw event tables only for the partial
+// hours at the edges of the range or for other keys. `raw`: the raw tables always (to check the rollup,
+// or for a store whose rollup was never built).
+enum class Scan : uint8_t { rollup, raw };
+
 // advx report campaigns. `by` lists the keys in the order given (duplicates and `campaign` are ignored:
 // campaign_id is always a key and comes after the others).
-std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& range);
+std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& range, Scan scan = Scan::rollup);
 
 // advx report funnel: one row overall, or one per campaign.
-std::string funnel_sql(bool by_campaign, const TimeRange& range);
+std::string funnel_sql(bool by_campaign, const TimeRange& range, Scan scan = Scan::rollup);
 
 // advx report latency: impression -> click and click -> conversion percentiles.
 std::string latency_sql(bool by_campaign, const TimeRange& range);

@@ -113,6 +113,10 @@ Got read_timestamp(const Cell& c, int64_t* us, std::string_view name, Problem* p
 }
 
 // A non-negative number: JSON numbers, or decimal text (CSV).
+// Reports and rollups sum money exactly as DECIMAL(38,9) per amount (sinks/report_queries.cpp): bounding
+// amounts keeps every sum far from overflow. 10^15 is beyond any real price or order value in any currency.
+constexpr double kMaxAmount = 1e15;
+
 Got read_amount(const Cell& c, double* v, std::string_view name, Problem* p) {
   switch (c.type) {
     case CellType::absent:
@@ -150,6 +154,10 @@ Got read_amount(const Cell& c, double* v, std::string_view name, Problem* p) {
   }
   if (!std::isfinite(*v) || *v < 0) {
     *p = {Reason::bad_value, std::string(name) + " must be a non-negative number"};
+    return Got::bad;
+  }
+  if (*v > kMaxAmount) {
+    *p = {Reason::bad_value, std::string(name) + " is above 10^15"};
     return Got::bad;
   }
   return Got::ok;

@@ -2,6 +2,10 @@
 // property that the result depends only on the set of events, not on their order or split into runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <sstream>
+
 #include "cli_runner.hpp"
 #include "formats/avro/ocf_writer.hpp"
 #include "gen/bid_request_encoder.hpp"
@@ -137,8 +141,44 @@ TEST_F(Attribution, LateImpressionsReattributeInALaterRun) {
   EXPECT_EQ(sql("SELECT auction_id, won FROM bid_requests ORDER BY 1"), "a3,true\na9,true\n");
 }
 
+// An auction's win belongs to the smallest impression key naming it: an impression of another campaign
+// arriving later with a smaller key moves the won bid request, and the rollup of both campaigns follows.
+TEST_F(Attribution, LaterImpressionMovesTheWinBetweenCampaigns) {
+  write_bid_requests(dir.path() / "bids.avro", {"a1"});                                         // 09:00
+  write_file(dir.path() / "imps.jsonl", imp("i9", "u1", "cr3", "2026-11-01T09:00:01Z", "a1"));  // c2
+  ingest(dir.str("bids.avro"));
+  ingest(dir.str("imps.jsonl"));
+  // "campaign_id=bid_requests_won " for each row of the campaign report.
+  auto won = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"report", "campaigns", "--db", dir.str("a.duckdb"), "--format", "csv"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CommandResult r = run_advx(args, dir.str());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string out;
+    std::istringstream lines(r.out);
+    std::string line;
+    std::getline(lines, line);  // header: campaign_id,advertiser_id,bid_requests_won,...
+    while (std::getline(lines, line)) {
+      std::vector<std::string> cells;
+      std::istringstream fields(line);
+      for (std::string cell; std::getline(fields, cell, ',');) cells.push_back(cell);
+      out += cells.at(0) + "=" + cells.at(2) + " ";
+    }
+    return out;
+  };
+  EXPECT_EQ(won({}), "c1=0 c2=1 ");
+  EXPECT_EQ(won({"--no-rollup"}), "c1=0 c2=1 ");
+  write_file(dir.path() / "imps2.jsonl", imp("i1", "u2", "cr1", "2026-11-01T09:00:02Z", "a1"));  // c1
+  ingest(dir.str("imps2.jsonl"));
+  EXPECT_EQ(sql("SELECT hour, campaign_id, bid_requests_won, impressions FROM campaign_hourly ORDER BY 2"),
+            "2026-11-01 09:00:00,c1,1,1\n2026-11-01 09:00:00,c2,0,1\n");
+  EXPECT_EQ(won({}), "c1=1 c2=0 ");
+  EXPECT_EQ(won({"--no-rollup"}), "c1=1 c2=0 ");
+}
+
 // The result depends only on the set of accepted events (SPEC 2.6): one run, every file on its own in
-// reverse order, and clicks/conversions before impressions give the same attribution columns.
+// reverse order, clicks/conversions before impressions, and random chunks over random runs give the same
+// attribution columns, the same rollup and the same reports.
 TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
   TempDir dir;
   // No duplicates: with conflicting copies the first to arrive is kept, which would change the set.
@@ -169,6 +209,53 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
     for (const auto& f : files)
       if (f.find(std::string("/") + folder + "/") != std::string::npos) events_first.push_back(f);
   ingest_each("events-first.duckdb", events_first);
+  // Every JSON and CSV file cut into random chunks (at record ends: CSV only where the quotes balance, so
+  // every chunk reads the same records), the chunks and the Avro files shuffled, a few per run.
+  std::mt19937 rng(20261124);
+  std::vector<std::string> pieces;
+  for (const auto& f : files) {
+    const std::string ext = fs::path(f).extension().string();
+    if (ext != ".jsonl" && ext != ".csv") {
+      pieces.push_back(f);
+      continue;
+    }
+    std::string text = slurp(f);
+    std::string header;
+    if (ext == ".csv") {
+      header = text.substr(0, text.find('\n') + 1);
+      text.erase(0, header.size());
+    }
+    std::vector<size_t> ends;  // record ends: after a newline outside quotes
+    bool quoted = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '"' && ext == ".csv") quoted = !quoted;
+      if (text[i] == '\n' && !quoted) ends.push_back(i + 1);
+    }
+    ASSERT_GT(ends.size(), 100u);
+    size_t from = 0;
+    while (from < text.size()) {
+      const size_t target = from + std::uniform_int_distribution<size_t>(1, text.size() / 3)(rng);
+      auto cut = std::lower_bound(ends.begin(), ends.end(), target);
+      const size_t to = cut == ends.end() ? text.size() : *cut;
+      const std::string piece = dir.str("chunks/" + std::to_string(pieces.size()) + ext);
+      write_file(piece, header + text.substr(from, to - from));
+      pieces.push_back(piece);
+      from = to;
+    }
+  }
+  ASSERT_GT(pieces.size(), files.size() + 6);
+  std::shuffle(pieces.begin(), pieces.end(), rng);
+  for (size_t i = 0; i < pieces.size();) {
+    const size_t n = std::min(pieces.size() - i, std::uniform_int_distribution<size_t>(1, 4)(rng));
+    std::vector<std::string> args = {
+        "ingest", "--db", dir.str("chunks.duckdb"), "--dims", dir.str("data/dims"), "-q"};
+    args.insert(args.end(), pieces.begin() + i, pieces.begin() + i + n);
+    CommandResult r = run_advx(args, dir.str());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    i += n;
+  }
+  const std::vector<std::string> dbs = {"one.duckdb", "reverse.duckdb", "events-first.duckdb",
+                                        "chunks.duckdb"};
 
   const std::string q =
       "SELECT (SELECT count(*) || ' ' || count(*) FILTER (attribution = 'attributed') || ' ' || "
@@ -187,14 +274,13 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
   };
   const std::string one = result("one.duckdb");
   EXPECT_NE(one.find(" "), std::string::npos);
-  EXPECT_EQ(result("reverse.duckdb"), one);
-  EXPECT_EQ(result("events-first.duckdb"), one);
+  for (const auto& db : dbs) EXPECT_EQ(result(db), one) << db;
   // The hourly rollup, maintained run by run for the hours each run touched, equals the same numbers
   // aggregated from scratch over the raw tables, whatever the order of the runs.
   const std::string rollup = "SELECT * FROM campaign_hourly ORDER BY hour, campaign_id NULLS LAST";
   const std::string from_raw = R"sql(
     WITH i AS (SELECT date_trunc('hour', event_time) AS hour, campaign_id, count(*) AS n,
-                      coalesce(sum(win_price_cpm), 0) / 1000 AS spend
+                      coalesce(sum(win_price_cpm::DECIMAL(38,9) * 0.001), 0) AS spend
                FROM impressions GROUP BY ALL),
          c AS (SELECT date_trunc('hour', event_time) AS hour, campaign_id, count(*) AS n,
                       count(*) FILTER (attribution = 'attributed') AS a, count(*) FILTER (attribution = 'orphan') AS o
@@ -202,10 +288,10 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
          v AS (SELECT date_trunc('hour', event_time) AS hour, campaign_id, count(*) AS n,
                       count(*) FILTER (attribution = 'click_through') AS ct,
                       count(*) FILTER (attribution = 'view_through') AS vt,
-                      count(*) FILTER (attribution = 'unattributed') AS ua, coalesce(sum(conversion_value), 0) AS val
+                      count(*) FILTER (attribution = 'unattributed') AS ua, coalesce(sum(conversion_value::DECIMAL(38,9)), 0)::DECIMAL(38,12) AS val
                FROM conversions GROUP BY ALL),
-         win AS (SELECT auction_id, campaign_id FROM impressions WHERE auction_id IS NOT NULL
-                 QUALIFY row_number() OVER (PARTITION BY auction_id ORDER BY event_key, event_time) = 1),
+         win AS (SELECT auction_id, arg_min(campaign_id, (event_key, campaign_id)) AS campaign_id
+                 FROM impressions WHERE auction_id IS NOT NULL GROUP BY ALL),
          w AS (SELECT date_trunc('hour', b.event_time) AS hour, win.campaign_id, count(*) AS n
                FROM bid_requests b JOIN win ON win.auction_id = b.auction_id WHERE b.won GROUP BY ALL),
          k AS (SELECT hour, campaign_id FROM i UNION SELECT hour, campaign_id FROM c
@@ -225,8 +311,33 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
   };
   const std::string expected = rows("one.duckdb", from_raw);
   EXPECT_GT(std::count(expected.begin(), expected.end(), '\n'), 20);
-  for (const char* db : {"one.duckdb", "reverse.duckdb", "events-first.duckdb"}) {
-    EXPECT_EQ(rows(db, rollup), expected) << db;
+  for (const auto& db : dbs) EXPECT_EQ(rows(db, rollup), expected) << db;
+
+  // And the reports, from the rollup and from the raw tables alike.
+  auto report = [&](const std::string& db, std::vector<std::string> args) {
+    args.insert(args.begin(), "report");
+    args.insert(args.end(), {"--db", dir.str(db), "--format", "csv"});
+    CommandResult r = run_advx(args, dir.str());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  const std::vector<std::vector<std::string>> reports = {
+      {"campaigns", "--by", "day"},
+      {"campaigns", "--by", "hour", "--from", "2026-11-01T05:30:00Z", "--to", "2026-11-01T17:00:00.5Z"},
+      {"campaigns", "--by", "site,device"},
+      {"funnel"},
+      {"funnel", "--by", "campaign"},
+      {"latency", "--by", "campaign"},
+      {"frequency"}};
+  for (const auto& args : reports) {
+    const std::string expected_report = report("one.duckdb", args);
+    EXPECT_GE(std::count(expected_report.begin(), expected_report.end(), '\n'), 2) << args[0];  // header, rows
+    for (const auto& db : dbs) EXPECT_EQ(report(db, args), expected_report) << db << " " << args[0];
+    if (args[0] == "campaigns" || args[0] == "funnel") {
+      std::vector<std::string> raw = args;
+      raw.push_back("--no-rollup");
+      EXPECT_EQ(report("chunks.duckdb", raw), expected_report) << args[0] << " --no-rollup";
+    }
   }
 
   // Every click of this data has its impression; every won flag has an impression naming its auction.

@@ -60,8 +60,9 @@ TEST(DuckDbStore, SchemaHasEveryTableWithColumnsInOrder) {
   DuckDbStore store(tmp.path());
   store.ensure_schema();
   store.ensure_schema();  // idempotent
-  const char* type_names[] = {"VARCHAR", "BLOB",    "BOOLEAN", "UTINYINT",  "INTEGER",
-                              "BIGINT",  "UBIGINT", "DOUBLE",  "TIMESTAMP", "DATE"};
+  const char* type_names[] = {"VARCHAR", "BLOB",   "BOOLEAN",   "UTINYINT", "INTEGER",       "BIGINT",
+                              "UBIGINT", "DOUBLE", "TIMESTAMP", "DATE",     "DECIMAL(38,12)"};
+  static_assert(std::size(type_names) == size_t(ColumnType::money) + 1, "a name for every column type");
   for (const TableDef* def : tables::kAll) {
     QueryResult r = store.query(
         "SELECT column_name, data_type, coalesce(comment, '') FROM duckdb_columns() "

@@ -182,6 +182,23 @@ TEST_F(Fixture, RejectReasons) {
   for (const auto& k : out.rejects.keys) EXPECT_EQ(k.space, KeySpace::rejects);
 }
 
+// Amounts are summed exactly as DECIMAL in reports: above 10^15 is a bad value, 10^15 itself is fine.
+TEST_F(Fixture, AmountsAreBounded) {
+  const Cell ts = str("2026-09-01 00:00:00");
+  for (double price : {1e15, 1.0000000001e15}) {
+    impression({{IF::ad_creative_id, str("cr1")},
+                {IF::user_id, str("u")},
+                {IF::timestamp, ts},
+                {IF::website, str("a.com")},
+                {IF::win_price_cpm, number(price)}});
+  }
+  run();
+  EXPECT_EQ(out.impressions.rows.rows(), 1u);
+  ASSERT_EQ(out.rejects.rows.rows(), 1u);
+  EXPECT_EQ(reject_reason(0), "bad_value");
+  EXPECT_EQ(out.rejects.rows.data<std::string_view>(col::rej_detail)[0], "win_price_cpm is above 10^15");
+}
+
 TEST_F(Fixture, FilteredTraffic) {
   const Cell ts = str("2026-09-01 00:00:00");
   impression({{IF::ad_creative_id, str("cr1")},
