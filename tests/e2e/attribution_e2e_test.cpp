@@ -331,7 +331,8 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
       {"frequency"}};
   for (const auto& args : reports) {
     const std::string expected_report = report("one.duckdb", args);
-    EXPECT_GE(std::count(expected_report.begin(), expected_report.end(), '\n'), 2) << args[0];  // header, rows
+    EXPECT_GE(std::count(expected_report.begin(), expected_report.end(), '\n'), 2)
+        << args[0];  // header, rows
     for (const auto& db : dbs) EXPECT_EQ(report(db, args), expected_report) << db << " " << args[0];
     if (args[0] == "campaigns" || args[0] == "funnel") {
       std::vector<std::string> raw = args;

@@ -303,7 +303,9 @@ TEST_F(ReportQueries, RollupAndRawAgreeOnEveryRange) {
 // Which path reads what: a change made to the rollup alone shows for whole hours, not for partial ones,
 // not with Scan::raw, and not for keys the rollup does not have.
 TEST_F(ReportQueries, RollupServesWholeHoursOnly) {
-  store.execute("UPDATE campaign_hourly SET impressions = impressions + 100 WHERE campaign_id = 'c1' AND impressions > 0");
+  store.execute(
+      "UPDATE campaign_hourly SET impressions = impressions + 100 WHERE campaign_id = 'c1' AND impressions > "
+      "0");
   const std::vector<std::string> cols = {"campaign_id", "impressions"};
   auto c1_impressions = [&](const std::vector<report::Dimension>& by, const report::TimeRange& range,
                             report::Scan scan) {
