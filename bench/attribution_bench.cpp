@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
   const std::string run = "make_timestamp(" + std::to_string(run_us) + ")";
   const std::string all_new = "UPDATE {} SET ingested_at = " + run + " WHERE ingested_at <> " + run;
   auto mark_all_new = [&](DuckDbStore& store) {
+    store.ensure_schema();  // a store from an older advx has no rollup table yet
     for (const char* t : {"impressions", "clicks", "conversions", "bid_requests"}) {
       std::string sql = all_new;
       sql.replace(sql.find("{}"), 2, t);

@@ -1,0 +1,186 @@
+// StreamEngine: the real-time path of SPEC 2 for `advx serve`, on the same stages as `advx ingest` (the
+// same decoders, Validator, Deduplicator, store and attribution). Inputs arrive as Submissions — an HTTP
+// body, a pixel hit, a run of Kafka messages of one partition — into a queue bounded in bytes; one engine
+// thread decodes, validates, deduplicates and appends them, and commits in micro-batches. A submission's
+// `done` is called only after the transaction holding its rows has committed, so an answer of "accepted"
+// means durable (group commit: whatever queued during one commit goes into the next). Kafka positions are
+// written in the same transaction as the rows they produced (table advx_kafka_offsets): after a crash the
+// consumer resumes exactly where the store ends — nothing lost, nothing twice.
+//
+// A second thread re-attributes (SPEC 2.6) the rows committed since its last pass, every
+// attribution_interval, on its own connection, and maintains the hourly rollup like advx ingest does.
+#pragma once
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/reason.hpp"
+#include "core/stream.hpp"
+#include "correlate/attribution.hpp"
+#include "formats/decoder.hpp"
+#include "pipeline/summary.hpp"
+#include "sinks/duckdb_store.hpp"
+#include "transforms/dedup.hpp"
+#include "transforms/dimensions.hpp"
+#include "transforms/validate.hpp"
+
+namespace advx {
+
+// A Kafka position: the next offset to read of one partition once the submission's rows are stored.
+struct KafkaPosition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t next_offset = 0;
+};
+
+// How a submission's body is encoded.
+enum class BodyFormat : uint8_t {
+  json,        // NDJSON or one JSON array of objects (impressions)
+  csv,         // CSV with a header line (clicks and conversions)
+  avro_ocf,    // an Avro Object Container File (bid requests)
+  // Binary Avro datums written with `schema_json` (the Confluent wire format with its 5-byte header
+  // stripped), each preceded by its length as a 4-byte little-endian integer. With schema_json null every
+  // datum is a malformed_avro reject, `error` giving the reason (unknown schema id, bad framing).
+  avro_datums,
+};
+
+// What one submission gave: the numbers of an HTTP answer.
+struct SubmitResult {
+  enum class Status : uint8_t {
+    ok,             // decoded (bad records are counted as rejects) and committed
+    bad_input,      // the body cannot be decoded at all (e.g. not Avro): nothing stored, `error` says why
+    store_error,    // the commit failed: nothing of the batch was stored; retry later
+    shutting_down,  // the engine stopped before this submission was processed
+  };
+  Status status = Status::ok;
+  std::string error;
+  uint64_t read = 0;
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t late = 0;                               // stored, but behind the watermark (SPEC 2.6)
+  std::array<uint64_t, kReasonCount> by_reason{};  // rejected and filtered, by reason
+  uint64_t rejected() const;
+  uint64_t filtered() const;
+};
+
+struct Submission {
+  Stream stream = Stream::impressions;
+  BodyFormat format = BodyFormat::json;
+  std::string body;                                 // the whole input
+  std::string source;                               // stored as `source`, e.g. "http:/v1/impressions"
+  // Added to each record's number (its line in the body, CSV counting the header as line 1, or its datum's
+  // index from 1) to give the stored source_record. Kafka sets it so that source_record is the message's
+  // offset: a replay after a crash then gives rejects the same identity, and they are not stored twice.
+  int64_t record_base = 0;
+  std::shared_ptr<const std::string> schema_json;   // avro_datums: the writer schema
+  int32_t schema_id = -1;                           // avro_datums: its registry id (decoders are cached by it)
+  std::string error;                                // avro_datums without schema: why (stored as detail)
+  std::optional<KafkaPosition> kafka;               // committed with the rows
+  std::function<void(const SubmitResult&)> done;    // called once, on the engine thread, after the commit
+};
+
+struct StreamEngineOptions {
+  ValidationOptions validation;                        // now_us and ingested_at_us are set per batch
+  int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4
+  size_t max_queue_bytes = 64 << 20;                  // submissions waiting; beyond it submit() refuses
+  int64_t commit_interval_ms = 1000;                  // a micro-batch commits at least this often...
+  size_t commit_events = 100'000;                     // ...or at this many records read
+  int64_t allowed_lateness_us = 5 * 60 * 1'000'000LL;  // SPEC 2.6 watermark = latest event time - this
+  int64_t attribution_interval_ms = 1000;
+  AttributionWindows windows;
+  std::string attribution_memory_limit = "1GB";
+};
+
+// Counters for /metrics and the logs; a snapshot, consistent within itself.
+struct EngineStats {
+  std::array<StreamSummary, kStreamCount> streams;  // committed records only
+  std::array<uint64_t, kStreamCount> late{};
+  std::array<int64_t, kStreamCount> watermark_us{};  // 0 until the stream has data
+  size_t queue_bytes = 0;
+  size_t queue_submissions = 0;
+  uint64_t commits = 0;
+  uint64_t store_errors = 0;
+  uint64_t attribution_runs = 0;
+  double last_commit_seconds = 0;
+};
+
+class StreamEngine {
+ public:
+  // `store` is the engine's connection (the engine owns its transactions); the attribution thread opens
+  // another connection to the same database.
+  StreamEngine(DuckDbStore& store, Dimensions dims, StreamEngineOptions options);
+  ~StreamEngine();  // stop()
+  StreamEngine(const StreamEngine&) = delete;
+  StreamEngine& operator=(const StreamEngine&) = delete;
+
+  // Loads the dedup state and starts the engine and attribution threads.
+  void start();
+
+  // Queues a submission. False when the queue holds max_queue_bytes already or the engine is stopping: the
+  // caller answers 429/503 (or waits and retries, for Kafka); `done` is then never called.
+  bool submit(Submission s);
+
+  // Blocks until everything submitted before the call is committed (or failed).
+  void flush();
+
+  // Stops taking submissions, processes and commits everything queued, runs a last attribution pass and
+  // joins the threads. Idempotent.
+  void stop();
+
+  // SIGHUP: the new dimensions apply from the next micro-batch on.
+  void reload_dimensions(Dimensions dims);
+
+  // The stored Kafka positions of `topic`: partition -> next offset to read.
+  std::map<int32_t, int64_t> kafka_positions(const std::string& topic);
+
+  EngineStats stats() const;
+  bool healthy() const { return !store_failed_; }  // false after a store error, until a commit succeeds
+
+ private:
+  struct Batch;
+  void run();
+  void attribution_loop();
+  void process(Submission& s, Batch& batch);
+  void commit(Batch& batch);
+
+  DuckDbStore& store_;
+  std::unique_ptr<DuckDbStore> attribution_store_;
+  StreamEngineOptions options_;
+  std::unique_ptr<Dimensions> dims_;
+  std::unique_ptr<Dimensions> pending_dims_;
+  std::unique_ptr<Validator> validator_;
+  Deduplicator dedup_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;        // the engine: work queued or stop
+  std::condition_variable progressed_;  // flush(): a batch committed
+  std::deque<Submission> queue_;
+  size_t queue_bytes_ = 0;
+  uint64_t submitted_ = 0;  // submissions accepted so far
+  uint64_t finished_ = 0;   // of those, committed or failed
+  bool stopping_ = false;
+  bool started_ = false;
+  std::atomic<bool> store_failed_{false};
+  EngineStats stats_;
+
+  std::mutex attribution_mutex_;
+  std::condition_variable attribution_wake_;
+  bool attribution_stop_ = false;
+  int64_t attributed_through_us_ = 0;  // ingested_at of the last batch attributed
+
+  std::thread engine_thread_;
+  std::thread attribution_thread_;
+};
+
+}  // namespace advx
