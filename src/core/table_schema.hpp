@@ -179,6 +179,19 @@ inline constexpr ColumnDef kHourlyCampaignColumns[] = {
     {"conversion_value", CT::money, "exact (each value as DECIMAL(38,9))"},
 };
 
+// advx serve: where each Kafka partition resumes, written in the same transaction as the rows it produced.
+inline constexpr ColumnDef kKafkaOffsetColumns[] = {
+    {"topic", CT::varchar, ""},
+    {"partition", CT::integer, ""},
+    {"next_offset", CT::bigint, "the next offset to read: every message before it is stored"},
+    {"updated_at", CT::timestamp, ""},
+};
+
+// How far attribution has gone: rows with ingested_at up to here have been attributed (one row).
+inline constexpr ColumnDef kAttributionProgressColumns[] = {
+    {"attributed_through", CT::timestamp, "the ingested_at of the newest rows attributed"},
+};
+
 inline constexpr TableDef kImpressions{"impressions", kImpressionColumns};
 inline constexpr TableDef kClicks{"clicks", kClickColumns};
 inline constexpr TableDef kConversions{"conversions", kConversionColumns};
@@ -188,10 +201,13 @@ inline constexpr TableDef kDedupState{"advx_dedup_state", kDedupStateColumns};
 inline constexpr TableDef kCampaigns{"campaigns", kCampaignColumns};
 inline constexpr TableDef kCreatives{"creatives", kCreativeColumns};
 inline constexpr TableDef kHourlyCampaign{"campaign_hourly", kHourlyCampaignColumns};
+inline constexpr TableDef kKafkaOffsets{"advx_kafka_offsets", kKafkaOffsetColumns};
+inline constexpr TableDef kAttributionProgress{"advx_attribution_progress", kAttributionProgressColumns};
 
-inline constexpr const TableDef* kAll[] = {&kImpressions, &kClicks,    &kConversions,
-                                           &kBidRequests, &kRejects,   &kDedupState,
-                                           &kCampaigns,   &kCreatives, &kHourlyCampaign};
+inline constexpr const TableDef* kAll[] = {
+    &kImpressions,    &kClicks,       &kConversions,        &kBidRequests,
+    &kRejects,        &kDedupState,   &kCampaigns,          &kCreatives,
+    &kHourlyCampaign, &kKafkaOffsets, &kAttributionProgress};
 }  // namespace tables
 
 // Column-major data for appending rows to a table: one entry per column of `def`, in order.

@@ -26,9 +26,9 @@ CREATE OR REPLACE TEMP TABLE advx_touched AS
 WITH engaged AS (SELECT user_id, campaign_id FROM clicks UNION SELECT user_id, campaign_id FROM conversions)
 SELECT DISTINCT i.user_id, i.campaign_id FROM impressions i
 SEMI JOIN engaged e ON e.user_id = i.user_id AND e.campaign_id = i.campaign_id
-WHERE i.ingested_at = make_timestamp($RUN)
-UNION SELECT DISTINCT user_id, campaign_id FROM clicks WHERE ingested_at = make_timestamp($RUN)
-UNION SELECT DISTINCT user_id, campaign_id FROM conversions WHERE ingested_at = make_timestamp($RUN);
+WHERE i.ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN)
+UNION SELECT DISTINCT user_id, campaign_id FROM clicks WHERE ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN)
+UNION SELECT DISTINCT user_id, campaign_id FROM conversions WHERE ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN);
 )sql";
 
 // A click: the latest impression of its user and campaign (and creative, when it names one) at or before
@@ -92,9 +92,9 @@ WHERE conversions.rowid = b.rid;
 constexpr const char* kWon = R"sql(
 UPDATE bid_requests SET won = true
 WHERE NOT won AND auction_id IN (SELECT auction_id FROM impressions
-                                 WHERE ingested_at = make_timestamp($RUN) AND auction_id IS NOT NULL);
+                                 WHERE ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN) AND auction_id IS NOT NULL);
 UPDATE bid_requests SET won = true
-WHERE NOT won AND ingested_at = make_timestamp($RUN)
+WHERE NOT won AND ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN)
   AND auction_id IN (SELECT auction_id FROM impressions WHERE auction_id IS NOT NULL);
 )sql";
 
@@ -104,7 +104,7 @@ WHERE NOT won AND ingested_at = make_timestamp($RUN)
 constexpr const char* kTouchedHours = R"sql(
 CREATE OR REPLACE TEMP TABLE advx_touched_hours AS
 SELECT DISTINCT campaign_id, date_trunc('hour', event_time) AS hour FROM impressions
-WHERE ingested_at = make_timestamp($RUN)
+WHERE ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN)
 UNION SELECT DISTINCT c.campaign_id, date_trunc('hour', c.event_time) FROM clicks c
   JOIN advx_touched t ON t.user_id = c.user_id AND t.campaign_id = c.campaign_id
 UNION SELECT DISTINCT v.campaign_id, date_trunc('hour', v.event_time) FROM conversions v
@@ -112,8 +112,8 @@ UNION SELECT DISTINCT v.campaign_id, date_trunc('hour', v.event_time) FROM conve
 UNION SELECT DISTINCT i.campaign_id, date_trunc('hour', b.event_time) FROM bid_requests b
   JOIN impressions i ON i.auction_id = b.auction_id
   -- every campaign naming an auction the run touched: a new impression with a smaller key moves the win
-  WHERE b.auction_id IN (SELECT auction_id FROM impressions WHERE ingested_at = make_timestamp($RUN)
-                         UNION ALL SELECT auction_id FROM bid_requests WHERE ingested_at = make_timestamp($RUN));
+  WHERE b.auction_id IN (SELECT auction_id FROM impressions WHERE ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN)
+                         UNION ALL SELECT auction_id FROM bid_requests WHERE ingested_at BETWEEN make_timestamp($FROM) AND make_timestamp($RUN));
 CREATE OR REPLACE TEMP TABLE advx_won (hour TIMESTAMP, campaign_id VARCHAR, won BIGINT);
 )sql";
 
@@ -188,8 +188,14 @@ constexpr uint64_t kAuctionsPerSlice = 1'000'000;
 }  // namespace
 
 AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const AttributionWindows& w) {
+  return attribute(store, ingested_at_us, ingested_at_us, w);
+}
+
+AttributionResult attribute(DuckDbStore& store, int64_t ingested_from_us, int64_t ingested_to_us,
+                            const AttributionWindows& w) {
   auto bind = [&](const char* sql) {
-    std::string s = replace_all(sql, "$RUN", std::to_string(ingested_at_us));
+    std::string s = replace_all(sql, "$FROM", std::to_string(ingested_from_us));
+    s = replace_all(s, "$RUN", std::to_string(ingested_to_us));
     s = replace_all(s, "$CLICK", std::to_string(w.click_us));
     s = replace_all(s, "$CT", std::to_string(w.click_through_us));
     return replace_all(s, "$VT", std::to_string(w.view_through_us));
@@ -220,6 +226,13 @@ AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const At
     }
     store.execute(bind(kRollup));
     store.execute("DROP TABLE advx_touched");
+    // Progress, for a server that resumes attribution after a restart.
+    store.execute(
+        "CREATE OR REPLACE TEMP TABLE advx_progress AS SELECT greatest(coalesce(max(attributed_through), "
+        "make_timestamp(0)), make_timestamp(" +
+        std::to_string(ingested_to_us) +
+        ")) AS t FROM advx_attribution_progress; DELETE FROM advx_attribution_progress; INSERT INTO "
+        "advx_attribution_progress SELECT t FROM advx_progress; DROP TABLE advx_progress;");
     store.commit();
   } catch (...) {
     store.rollback();

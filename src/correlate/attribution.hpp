@@ -29,4 +29,9 @@ struct AttributionResult {
 // smallest key. Throws StoreError.
 AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const AttributionWindows& windows);
 
+// The same for every row with ingested_at in [ingested_from_us, ingested_to_us] (advx serve attributes the
+// micro-batches committed since its last pass). Records ingested_to_us in advx_attribution_progress.
+AttributionResult attribute(DuckDbStore& store, int64_t ingested_from_us, int64_t ingested_to_us,
+                            const AttributionWindows& windows);
+
 }  // namespace advx

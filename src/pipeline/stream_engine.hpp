@@ -37,18 +37,25 @@
 
 namespace advx {
 
+class AvroDatumDecoder;
+
 // A Kafka position: the next offset to read of one partition once the submission's rows are stored.
 struct KafkaPosition {
   std::string topic;
   int32_t partition = 0;
   int64_t next_offset = 0;
+  // The submission's first offset. When the engine knows where the partition stands (stored, or taken by
+  // an earlier submission of this batch), a submission that does not start there is refused with
+  // store_error "out of sequence": after a failed commit, a later run of the same partition must not be
+  // stored past the failed one (the consumer seeks back and sends again). -1: no check.
+  int64_t first_offset = -1;
 };
 
 // How a submission's body is encoded.
 enum class BodyFormat : uint8_t {
-  json,        // NDJSON or one JSON array of objects (impressions)
-  csv,         // CSV with a header line (clicks and conversions)
-  avro_ocf,    // an Avro Object Container File (bid requests)
+  json,      // NDJSON or one JSON array of objects (impressions)
+  csv,       // CSV with a header line (clicks and conversions)
+  avro_ocf,  // an Avro Object Container File (bid requests)
   // Binary Avro datums written with `schema_json` (the Confluent wire format with its 5-byte header
   // stripped), each preceded by its length as a 4-byte little-endian integer. With schema_json null every
   // datum is a malformed_avro reject, `error` giving the reason (unknown schema id, bad framing).
@@ -77,25 +84,25 @@ struct SubmitResult {
 struct Submission {
   Stream stream = Stream::impressions;
   BodyFormat format = BodyFormat::json;
-  std::string body;                                 // the whole input
-  std::string source;                               // stored as `source`, e.g. "http:/v1/impressions"
+  std::string body;    // the whole input
+  std::string source;  // stored as `source`, e.g. "http:/v1/impressions"
   // Added to each record's number (its line in the body, CSV counting the header as line 1, or its datum's
   // index from 1) to give the stored source_record. Kafka sets it so that source_record is the message's
   // offset: a replay after a crash then gives rejects the same identity, and they are not stored twice.
   int64_t record_base = 0;
-  std::shared_ptr<const std::string> schema_json;   // avro_datums: the writer schema
-  int32_t schema_id = -1;                           // avro_datums: its registry id (decoders are cached by it)
-  std::string error;                                // avro_datums without schema: why (stored as detail)
-  std::optional<KafkaPosition> kafka;               // committed with the rows
-  std::function<void(const SubmitResult&)> done;    // called once, on the engine thread, after the commit
+  std::shared_ptr<const std::string> schema_json;  // avro_datums: the writer schema
+  int32_t schema_id = -1;                          // avro_datums: its registry id (decoders are cached by it)
+  std::string error;                               // avro_datums without schema: why (stored as detail)
+  std::optional<KafkaPosition> kafka;              // committed with the rows
+  std::function<void(const SubmitResult&)> done;   // called once, on the engine thread, after the commit
 };
 
 struct StreamEngineOptions {
   ValidationOptions validation;                        // now_us and ingested_at_us are set per batch
-  int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4
-  size_t max_queue_bytes = 64 << 20;                  // submissions waiting; beyond it submit() refuses
-  int64_t commit_interval_ms = 1000;                  // a micro-batch commits at least this often...
-  size_t commit_events = 100'000;                     // ...or at this many records read
+  int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;   // SPEC 2.4
+  size_t max_queue_bytes = 64 << 20;                   // submissions waiting; beyond it submit() refuses
+  int64_t commit_interval_ms = 1000;                   // a micro-batch commits at least this often...
+  size_t commit_events = 100'000;                      // ...or at this many records read
   int64_t allowed_lateness_us = 5 * 60 * 1'000'000LL;  // SPEC 2.6 watermark = latest event time - this
   int64_t attribution_interval_ms = 1000;
   AttributionWindows windows;
@@ -149,35 +156,48 @@ class StreamEngine {
 
  private:
   struct Batch;
+  struct Scratch;
   void run();
   void attribution_loop();
+  void begin_batch(Batch& batch);
   void process(Submission& s, Batch& batch);
-  void commit(Batch& batch);
+  void decode(Submission& s, size_t len, RawBatch& raw, SubmitResult& r);
+  void finish_batch(Batch& batch, bool committed, const std::string& error);
+  void reload_dedup_state();
 
   DuckDbStore& store_;
   std::unique_ptr<DuckDbStore> attribution_store_;
+  std::unique_ptr<DuckDbStore> query_store_;  // kafka_positions(), from other threads
+  std::mutex query_mutex_;
   StreamEngineOptions options_;
   std::unique_ptr<Dimensions> dims_;
-  std::unique_ptr<Dimensions> pending_dims_;
   std::unique_ptr<Validator> validator_;
-  Deduplicator dedup_;
+  std::unique_ptr<Deduplicator> dedup_;
+  std::unique_ptr<Scratch> scratch_;                                     // the engine thread's reused buffers
+  std::map<int32_t, std::unique_ptr<AvroDatumDecoder>> datum_decoders_;  // by schema id
+  std::array<int64_t, kStreamCount> max_event_time_us_{};                // engine thread
+  std::map<std::pair<std::string, int32_t>, int64_t> kafka_committed_;   // engine thread: stored positions
+  int64_t last_ingested_at_us_ = 0;                                      // engine thread
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;        // the engine: work queued or stop
-  std::condition_variable progressed_;  // flush(): a batch committed
+  std::condition_variable progressed_;  // flush(): a batch finished
   std::deque<Submission> queue_;
   size_t queue_bytes_ = 0;
   uint64_t submitted_ = 0;  // submissions accepted so far
   uint64_t finished_ = 0;   // of those, committed or failed
   bool stopping_ = false;
   bool started_ = false;
+  bool stopped_ = false;
+  std::unique_ptr<Dimensions> pending_dims_;
   std::atomic<bool> store_failed_{false};
   EngineStats stats_;
 
   std::mutex attribution_mutex_;
   std::condition_variable attribution_wake_;
   bool attribution_stop_ = false;
-  int64_t attributed_through_us_ = 0;  // ingested_at of the last batch attributed
+  int64_t committed_through_us_ = 0;   // ingested_at of the newest committed batch (attribution_mutex_)
+  int64_t attributed_through_us_ = 0;  // attribution thread
 
   std::thread engine_thread_;
   std::thread attribution_thread_;

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/json_text.hpp"
+
 namespace advx {
 namespace {
 
@@ -63,44 +65,8 @@ void rstrip(std::string& s) {
   while (!s.empty() && s.back() == ' ') s.pop_back();
 }
 
-void json_string(std::string_view s, std::string& out) {
-  out += '"';
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
+// Query results may hold any bytes (a BLOB cast to text): the shared writer keeps the JSON valid.
+void json_string(std::string_view s, std::string& out) { append_json_string(s, out); }
 
 void csv_field(std::string_view s, std::string& out) {
   if (!s.empty() && s.find_first_of(",\"\r\n") == std::string_view::npos) {

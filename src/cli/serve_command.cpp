@@ -1,0 +1,248 @@
+// advx serve [--config FILE] [--db FILE] [--dims DIR] [--http HOST:PORT] [--kafka-brokers LIST] …: the
+// real-time half (SPEC 4, 6) — HTTP collector, Kafka consumers and the query API on one StreamEngine.
+// docs/SERVE.md describes the endpoints, the config and the delivery guarantees.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "cli/app.hpp"
+#include "cli/serve_config.hpp"
+#include "cli/store_setup.hpp"
+#include "pipeline/stream_engine.hpp"
+#include "server/http_server.hpp"
+#include "sources/kafka/kafka_consumer.hpp"
+#include "sources/kafka/schema_registry.hpp"
+#include "transforms/standardize.hpp"
+
+namespace advx::cli {
+namespace {
+
+struct ServeArgs {
+  std::string config;
+  std::string db;
+  std::string dims;
+  std::string http;
+  std::string kafka_brokers;
+  std::string schema_registry;
+  std::string token;
+  bool no_http = false;
+};
+
+// Every flag given overrides the config file.
+bool apply_flags(const ServeArgs& a, ServeConfig& c, std::string* error) {
+  if (!a.db.empty()) c.db = a.db;
+  if (!a.dims.empty()) c.dims = a.dims;
+  if (!a.http.empty() && !parse_listen(a.http, &c.http_host, &c.http_port)) {
+    *error = "--http must be host:port, e.g. 127.0.0.1:8080 (got \"" + a.http + "\")";
+    return false;
+  }
+  if (a.no_http) c.http_enabled = false;
+  if (!a.kafka_brokers.empty()) {
+    c.kafka_enabled = true;
+    c.kafka_brokers = a.kafka_brokers;
+  }
+  if (!a.schema_registry.empty()) c.schema_registry = a.schema_registry;
+  if (!a.token.empty()) c.token = a.token;
+  if (!c.http_enabled && !c.kafka_enabled) {
+    *error = "nothing to serve: HTTP is off and Kafka is not configured";
+    return false;
+  }
+  return true;
+}
+
+int run_serve(const ServeArgs& a) {
+  ServeConfig c;
+  std::string error;
+  if (!a.config.empty() && !load_serve_config(a.config, &c, &error)) {
+    std::fprintf(stderr, "advx serve: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (!apply_flags(a, c, &error)) {
+    std::fprintf(stderr, "advx serve: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  StreamEngineOptions options = c.engine;
+  options.validation.blocked_ips.insert(c.block_ips.begin(), c.block_ips.end());
+  Arena arena;
+  for (const auto& s : c.block_sites) {
+    const std::string_view host = normalize_site(s, arena);
+    if (host.empty()) {
+      std::fprintf(stderr, "advx serve: block site %s is not a host name\n", s.c_str());
+      return kExitUsage;
+    }
+    options.validation.blocked_sites.emplace(host);
+  }
+
+  // Signals go to this thread alone (sigwait below): block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<DuckDbStore> store;
+  Dimensions dims;
+  try {
+    store = std::make_unique<DuckDbStore>(c.db);
+    store->ensure_schema();
+    store->execute("SET memory_limit = '" + c.memory_limit + "'");
+    // DuckDB checkpoints when its WAL passes this: each checkpoint also rewrites the last, partly filled row
+    // group, so with the 16 MB default a stream of small commits spends most of its time checkpointing
+    // (1,000-event POSTs: 155k events/s at 16 MB, 251k at 128 MB; docs/BENCHMARKS.md).
+    store->execute("SET checkpoint_threshold = '" + std::to_string(c.checkpoint_mb) + "MB'");
+    if (!load_dimensions(c.dims, *store, dims, &error)) {
+      std::fprintf(stderr, "advx serve: %s\n", error.c_str());
+      return kExitUsage;
+    }
+  } catch (const StoreError& e) {
+    std::fprintf(stderr, "advx serve: %s: %s\n", c.db.c_str(), e.what());
+    return kExitFailure;
+  }
+
+  StreamEngine engine(*store, std::move(dims), options);
+  std::unique_ptr<DuckDbStore> query_store;
+  try {
+    engine.start();
+    query_store = store->another_connection();
+    // POST /v1/sql must not reach files or the network: advx itself reads none through DuckDB.
+    store->execute("SET enable_external_access = false");
+  } catch (const StoreError& e) {
+    std::fprintf(stderr, "advx serve: %s: %s\n", c.db.c_str(), e.what());
+    return kExitFailure;
+  }
+  std::mutex query_mutex;
+
+  std::unique_ptr<SchemaRegistry> registry;
+  if (!c.schema_registry.empty()) registry = std::make_unique<SchemaRegistry>(c.schema_registry);
+
+  std::unique_ptr<HttpServer> http;
+  if (c.http_enabled) {
+    HttpServerOptions ho;
+    ho.host = c.http_host;
+    ho.port = c.http_port;
+    ho.max_body_bytes = c.max_body_mb << 20;
+    ho.bearer_token = c.token;
+    ho.threads = c.http_threads;
+    ServerHooks hooks;
+    hooks.submit = [&engine](Submission s) { return engine.submit(std::move(s)); };
+    hooks.schema_for_id = [&registry](int32_t id, std::string* err) -> std::shared_ptr<const std::string> {
+      if (!registry) {
+        *err = "no schema registry configured ([kafka] schema_registry)";
+        return nullptr;
+      }
+      std::shared_ptr<const std::string> schema;
+      const SchemaRegistry::Lookup found = registry->schema(id, &schema, err);
+      if (found == SchemaRegistry::Lookup::unavailable) throw std::runtime_error(*err);  // 503: retry later
+      return found == SchemaRegistry::Lookup::found ? schema : nullptr;
+    };
+    hooks.query = [&](const std::string& sql) {
+      std::lock_guard lock(query_mutex);
+      return query_store->query_read_only(sql);
+    };
+    hooks.ready = [&engine] { return engine.healthy(); };
+    http = std::make_unique<HttpServer>(ho, hooks);
+    if (!http->start(&error)) {
+      std::fprintf(stderr, "advx serve: %s\n", error.c_str());
+      return kExitFailure;
+    }
+  }
+
+  std::unique_ptr<KafkaConsumer> kafka;
+  if (c.kafka_enabled) {
+    KafkaOptions ko;
+    ko.brokers = c.kafka_brokers;
+    ko.group_id = c.kafka_group;
+    ko.impressions_topic = c.impressions_topic;
+    ko.events_topic = c.events_topic;
+    ko.bid_requests_topic = c.bid_requests_topic;
+    ko.csv_columns = c.csv_columns;
+    ko.schema_registry_url = c.schema_registry;
+    ko.properties = c.kafka_properties;
+    KafkaHooks kh;
+    kh.submit = [&engine](Submission s) { return engine.submit(std::move(s)); };
+    kh.flush = [&engine] { engine.flush(); };
+    kh.positions = [&engine](const std::string& topic) { return engine.kafka_positions(topic); };
+    kafka = std::make_unique<KafkaConsumer>(ko, kh, registry.get());
+    if (!kafka->start(&error)) {
+      std::fprintf(stderr, "advx serve: kafka: %s\n", error.c_str());
+      if (http) http->stop();
+      return kExitUsage;
+    }
+  }
+
+  // The first line says where to reach it (tests read the port from it when they ask for port 0).
+  if (http)
+    std::printf("advx serve: listening on http://%s:%d", c.http_host.c_str(), http->port());
+  else
+    std::printf("advx serve: no HTTP");
+  if (kafka) std::printf(", kafka %s (group %s)", c.kafka_brokers.c_str(), c.kafka_group.c_str());
+  std::printf(", store %s\n", c.db.c_str());
+  std::fflush(stdout);
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      if (c.dims.empty()) {
+        std::fprintf(stderr, "advx serve: SIGHUP: no dimension folder configured, nothing to reload\n");
+        continue;
+      }
+      Dimensions fresh;
+      if (!fresh.load_directory(c.dims, &error)) {
+        std::fprintf(stderr, "advx serve: SIGHUP: kept the dimensions in use: %s\n", error.c_str());
+        continue;
+      }
+      std::fprintf(stderr, "advx serve: SIGHUP: %zu campaigns, %zu creatives from %s\n",
+                   fresh.campaign_count(), fresh.creative_count(), c.dims.c_str());
+      engine.reload_dimensions(std::move(fresh));
+      continue;
+    }
+    break;  // SIGTERM, SIGINT
+  }
+  // Stop the inputs first, so that everything they accepted is committed by the engine's last batch.
+  std::fprintf(stderr, "advx serve: stopping: committing what was accepted\n");
+  if (kafka) kafka->stop();
+  if (http) http->stop();
+  engine.stop();
+  const EngineStats st = engine.stats();
+  for (int i = 0; i < kStreamCount; i++) {
+    const StreamSummary& s = st.streams[size_t(i)];
+    std::fprintf(
+        stderr, "advx serve: %s read %llu, stored %llu, rejected %llu, filtered %llu, duplicates %llu\n",
+        std::string(stream_name(Stream(i))).c_str(), (unsigned long long)s.read, (unsigned long long)s.stored,
+        (unsigned long long)s.rejected(), (unsigned long long)s.filtered(), (unsigned long long)s.duplicates);
+  }
+  return st.store_errors > 0 && !engine.healthy() ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& result) {
+  auto args = std::make_shared<ServeArgs>();
+  auto* sub = app.add_subcommand(
+      "serve", "Real time: HTTP collector, Kafka consumers and the query API on one engine (docs/SERVE.md)");
+  sub->add_option("--config", args->config, "TOML configuration file (example: advx.example.toml)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--db", args->db, "DuckDB database file (default advx.duckdb; overrides [store] db)");
+  sub->add_option("--dims", args->dims, "Folder with campaigns.csv and creatives.csv, reloaded on SIGHUP")
+      ->check(CLI::ExistingDirectory);
+  sub->add_option("--http", args->http, "Listen address host:port (default 127.0.0.1:8080; port 0: any)");
+  sub->add_flag("--no-http", args->no_http, "Do not serve HTTP (Kafka only)");
+  sub->add_option("--kafka-brokers", args->kafka_brokers, "Consume from these Kafka brokers (host:port,…)");
+  sub->add_option("--schema-registry", args->schema_registry, "Confluent schema registry URL for Avro");
+  sub->add_option("--token", args->token, "Bearer token required by the ingest endpoints");
+  sub->footer(
+      "Endpoints: POST /v1/impressions (NDJSON or a JSON array), POST /v1/events (CSV), POST "
+      "/v1/bid-requests\n"
+      "(Avro OCF or one Confluent-framed datum), GET /v1/pixel, GET /v1/report/campaigns, POST /v1/sql,\n"
+      "GET /healthz, GET /readyz. SIGTERM commits everything accepted and exits 0; SIGHUP reloads --dims.");
+  sub->callback([args, &result] { result = run_serve(*args); });
+}
+
+}  // namespace advx::cli

@@ -1,0 +1,198 @@
+#include "cli/serve_config.hpp"
+
+#include <charconv>
+#include <functional>
+#include <map>
+#include <toml.hpp>
+
+namespace advx::cli {
+
+namespace {
+
+// One setter per known key of a table; it returns an error text or "".
+using Setter = std::function<std::string(const toml::value&)>;
+
+std::string set_string(const toml::value& v, std::string* out) {
+  if (!v.is_string()) return "must be a string";
+  *out = v.as_string().str;
+  return "";
+}
+
+std::string set_bool(const toml::value& v, bool* out) {
+  if (!v.is_boolean()) return "must be true or false";
+  *out = v.as_boolean();
+  return "";
+}
+
+template <class Int>
+std::string set_int(const toml::value& v, Int* out, int64_t min, int64_t max) {
+  if (!v.is_integer()) return "must be an integer";
+  const int64_t n = v.as_integer();
+  if (n < min || n > max) return "must be between " + std::to_string(min) + " and " + std::to_string(max);
+  *out = Int(n);
+  return "";
+}
+
+// Seconds as an integer or a float, into microseconds.
+std::string set_seconds(const toml::value& v, int64_t* out_us) {
+  double s = 0;
+  if (v.is_integer())
+    s = double(v.as_integer());
+  else if (v.is_floating())
+    s = v.as_floating();
+  else
+    return "must be a number of seconds";
+  if (!(s >= 0) || s > 1e9) return "must be a number of seconds >= 0";
+  *out_us = int64_t(s * 1e6);
+  return "";
+}
+
+std::string set_strings(const toml::value& v, std::vector<std::string>* out) {
+  if (!v.is_array()) return "must be an array of strings";
+  out->clear();
+  for (const toml::value& item : v.as_array()) {
+    if (!item.is_string()) return "must be an array of strings";
+    out->push_back(item.as_string().str);
+  }
+  return "";
+}
+
+}  // namespace
+
+bool parse_listen(std::string_view text, std::string* host, int* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  int p = -1;
+  const std::string_view digits = text.substr(colon + 1);
+  auto r = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+  if (r.ec != std::errc() || r.ptr != digits.data() + digits.size() || p < 0 || p > 65535) return false;
+  *host = std::string(text.substr(0, colon));
+  *port = p;
+  return true;
+}
+
+bool load_serve_config(const std::string& path, ServeConfig* c, std::string* error) {
+  toml::value data;
+  try {
+    data = toml::parse(path);
+  } catch (const std::exception& e) {
+    // toml11 explains with a multi-line excerpt: the first line names the problem.
+    std::string what = e.what();
+    const size_t nl = what.find('\n');
+    *error = path + ": " + (nl == std::string::npos ? what : what.substr(0, nl));
+    return false;
+  }
+  StreamEngineOptions& eng = c->engine;
+  std::string listen;
+  bool listen_set = false;
+  const std::map<std::string, std::map<std::string, Setter>> schema = {
+      {"store",
+       {
+           {"db", [&](const toml::value& v) { return set_string(v, &c->db); }},
+           {"dims", [&](const toml::value& v) { return set_string(v, &c->dims); }},
+           {"memory_limit", [&](const toml::value& v) { return set_string(v, &c->memory_limit); }},
+           {"checkpoint_mb", [&](const toml::value& v) { return set_int(v, &c->checkpoint_mb, 1, 65536); }},
+       }},
+      {"http",
+       {
+           {"enabled", [&](const toml::value& v) { return set_bool(v, &c->http_enabled); }},
+           {"listen",
+            [&](const toml::value& v) {
+              listen_set = true;
+              return set_string(v, &listen);
+            }},
+           {"max_body_mb", [&](const toml::value& v) { return set_int(v, &c->max_body_mb, 1, 4096); }},
+           {"token", [&](const toml::value& v) { return set_string(v, &c->token); }},
+           {"threads", [&](const toml::value& v) { return set_int(v, &c->http_threads, 1, 4096); }},
+       }},
+      {"kafka",
+       {
+           {"enabled", [&](const toml::value& v) { return set_bool(v, &c->kafka_enabled); }},
+           {"brokers", [&](const toml::value& v) { return set_string(v, &c->kafka_brokers); }},
+           {"group_id", [&](const toml::value& v) { return set_string(v, &c->kafka_group); }},
+           {"impressions_topic", [&](const toml::value& v) { return set_string(v, &c->impressions_topic); }},
+           {"events_topic", [&](const toml::value& v) { return set_string(v, &c->events_topic); }},
+           {"bid_requests_topic",
+            [&](const toml::value& v) { return set_string(v, &c->bid_requests_topic); }},
+           {"csv_columns", [&](const toml::value& v) { return set_string(v, &c->csv_columns); }},
+           {"schema_registry", [&](const toml::value& v) { return set_string(v, &c->schema_registry); }},
+           {"properties",
+            [&](const toml::value& v) -> std::string {
+              if (!v.is_table()) return "must be a table of librdkafka properties";
+              for (const auto& [k, p] : v.as_table()) {
+                if (!p.is_string()) return "values must be strings (" + k + ")";
+                c->kafka_properties.emplace_back(k, p.as_string().str);
+              }
+              return "";
+            }},
+       }},
+      {"pipeline",
+       {
+           {"commit_interval_ms",
+            [&](const toml::value& v) { return set_int(v, &eng.commit_interval_ms, 1, 3'600'000); }},
+           {"commit_events",
+            [&](const toml::value& v) { return set_int(v, &eng.commit_events, 1, 100'000'000); }},
+           {"max_queue_mb",
+            [&](const toml::value& v) {
+              size_t mb = 0;
+              std::string e = set_int(v, &mb, 1, 65536);
+              if (e.empty()) eng.max_queue_bytes = mb << 20;
+              return e;
+            }},
+           {"allowed_lateness_s",
+            [&](const toml::value& v) { return set_seconds(v, &eng.allowed_lateness_us); }},
+           {"dedup_window_s", [&](const toml::value& v) { return set_seconds(v, &eng.dedup_window_us); }},
+           {"future_skew_s",
+            [&](const toml::value& v) { return set_seconds(v, &eng.validation.max_future_skew_us); }},
+           {"attribution_interval_ms",
+            [&](const toml::value& v) { return set_int(v, &eng.attribution_interval_ms, 10, 3'600'000); }},
+           {"attribution_memory_limit",
+            [&](const toml::value& v) { return set_string(v, &eng.attribution_memory_limit); }},
+           {"click_window_s", [&](const toml::value& v) { return set_seconds(v, &eng.windows.click_us); }},
+           {"click_through_window_s",
+            [&](const toml::value& v) { return set_seconds(v, &eng.windows.click_through_us); }},
+           {"view_through_window_s",
+            [&](const toml::value& v) { return set_seconds(v, &eng.windows.view_through_us); }},
+           {"block_ips", [&](const toml::value& v) { return set_strings(v, &c->block_ips); }},
+           {"block_sites", [&](const toml::value& v) { return set_strings(v, &c->block_sites); }},
+       }},
+  };
+  if (!data.is_table()) {
+    *error = path + ": not a TOML table";
+    return false;
+  }
+  for (const auto& [table, value] : data.as_table()) {
+    auto t = schema.find(table);
+    if (t == schema.end()) {
+      *error = path + ": unknown section [" + table + "] (known: store, http, kafka, pipeline)";
+      return false;
+    }
+    if (!value.is_table()) {
+      *error = path + ": " + table + " must be a section ([" + table + "])";
+      return false;
+    }
+    for (const auto& [key, v] : value.as_table()) {
+      auto k = t->second.find(key);
+      if (k == t->second.end()) {
+        *error = path + ": unknown key " + key + " in [" + table + "]";
+        return false;
+      }
+      const std::string problem = k->second(v);
+      if (!problem.empty()) {
+        *error = path + ": [" + table + "] " + key + " " + problem;
+        return false;
+      }
+    }
+  }
+  if (listen_set && !parse_listen(listen, &c->http_host, &c->http_port)) {
+    *error = path + ": [http] listen must be host:port, e.g. 127.0.0.1:8080 (got \"" + listen + "\")";
+    return false;
+  }
+  if (c->kafka_enabled && c->kafka_brokers.empty()) {
+    *error = path + ": [kafka] enabled needs brokers";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace advx::cli

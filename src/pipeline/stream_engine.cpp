@@ -1,0 +1,521 @@
+#include "pipeline/stream_engine.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "formats/avro/avro_decoder.hpp"
+#include "formats/format_detect.hpp"
+#include "sinks/duckdb_util.hpp"
+
+namespace advx {
+
+namespace {
+
+int64_t wall_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The event_time column of each event table, for the watermark.
+int event_time_column(const TableDef& def) {
+  if (&def == &tables::kImpressions) return col::imp_event_time;
+  if (&def == &tables::kClicks || &def == &tables::kConversions) return col::ev_event_time;
+  if (&def == &tables::kBidRequests) return col::bid_event_time;
+  return -1;
+}
+
+}  // namespace
+
+uint64_t SubmitResult::rejected() const {
+  uint64_t n = 0;
+  for (int i = 0; i < kReasonCount; i++)
+    if (!is_filter_reason(Reason(i))) n += by_reason[size_t(i)];
+  return n;
+}
+
+uint64_t SubmitResult::filtered() const {
+  uint64_t n = 0;
+  for (int i = 0; i < kReasonCount; i++)
+    if (is_filter_reason(Reason(i))) n += by_reason[size_t(i)];
+  return n;
+}
+
+// The engine thread's buffers, reused from submission to submission (the store copies appended rows).
+struct StreamEngine::Scratch {
+  ValidatedBatch staged;
+  std::vector<uint32_t> keep[5];
+  TableBuffer dedup_state{tables::kDedupState};
+  StagedTable* tables[5] = {&staged.rejects, &staged.impressions, &staged.clicks, &staged.conversions,
+                            &staged.bid_requests};
+};
+
+// One micro-batch: the submissions of one transaction, answered once it commits.
+struct StreamEngine::Batch {
+  std::vector<Submission> subs;
+  std::vector<SubmitResult> results;
+  std::map<std::pair<std::string, int32_t>, int64_t> kafka;  // (topic, partition) -> next offset
+  std::array<StreamSummary, kStreamCount> summary;
+  std::array<uint64_t, kStreamCount> late{};
+  size_t records = 0;
+  int64_t ingested_at_us = 0;
+  std::chrono::steady_clock::time_point started;
+};
+
+StreamEngine::StreamEngine(DuckDbStore& store, Dimensions dims, StreamEngineOptions options)
+    : store_(store),
+      options_(std::move(options)),
+      dims_(std::make_unique<Dimensions>(std::move(dims))),
+      dedup_(std::make_unique<Deduplicator>(options_.dedup_window_us)),
+      scratch_(std::make_unique<Scratch>()) {
+  validator_ = std::make_unique<Validator>(*dims_, options_.validation);
+}
+
+StreamEngine::~StreamEngine() { stop(); }
+
+void StreamEngine::reload_dedup_state() {
+  dedup_ = std::make_unique<Deduplicator>(options_.dedup_window_us);
+  store_.scan_dedup_state([this](uint8_t space, uint64_t hi, uint64_t lo, int64_t ts, uint64_t payload) {
+    dedup_->load(space, hi, lo, ts, payload);
+  });
+}
+
+void StreamEngine::start() {
+  std::lock_guard lock(mutex_);
+  if (started_) return;
+  started_ = true;
+  attribution_store_ = store_.another_connection();
+  query_store_ = store_.another_connection();
+  reload_dedup_state();
+  // Rows committed but not attributed before a restart are attributed by the first pass.
+  QueryResult r = store_.query("SELECT epoch_us(max(attributed_through)) FROM advx_attribution_progress");
+  attributed_through_us_ = r.rows.empty() || r.is_null[0][0] ? 0 : std::stoll(r.rows[0][0]);
+  r = store_.query(
+      "SELECT epoch_us(greatest((SELECT max(ingested_at) FROM impressions), (SELECT max(ingested_at) FROM "
+      "clicks), (SELECT max(ingested_at) FROM conversions), (SELECT max(ingested_at) FROM bid_requests)))");
+  last_ingested_at_us_ = r.rows.empty() || r.is_null[0][0] ? 0 : std::stoll(r.rows[0][0]);
+  committed_through_us_ = last_ingested_at_us_;
+  r = store_.query("SELECT topic, partition, next_offset FROM advx_kafka_offsets");
+  for (const auto& row : r.rows) kafka_committed_[{row[0], std::stoi(row[1])}] = std::stoll(row[2]);
+  engine_thread_ = std::thread([this] { run(); });
+  attribution_thread_ = std::thread([this] { attribution_loop(); });
+}
+
+bool StreamEngine::submit(Submission s) {
+  std::lock_guard lock(mutex_);
+  // One submission is taken even over the bound, so that a body larger than the queue is not refused
+  // forever; the HTTP server bounds bodies on its own.
+  if (stopping_ || !started_ || (queue_bytes_ > 0 && queue_bytes_ + s.body.size() > options_.max_queue_bytes))
+    return false;
+  queue_bytes_ += s.body.size();
+  queue_.push_back(std::move(s));
+  ++submitted_;
+  wake_.notify_one();
+  return true;
+}
+
+void StreamEngine::flush() {
+  std::unique_lock lock(mutex_);
+  const uint64_t target = submitted_;
+  progressed_.wait(lock, [&] { return finished_ >= target || stopped_; });
+}
+
+void StreamEngine::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!started_ || stopping_) {
+      stopping_ = true;
+      return;
+    }
+    stopping_ = true;
+    wake_.notify_one();
+  }
+  if (engine_thread_.joinable()) engine_thread_.join();
+  {
+    std::lock_guard lock(attribution_mutex_);
+    attribution_stop_ = true;
+    attribution_wake_.notify_one();
+  }
+  if (attribution_thread_.joinable()) attribution_thread_.join();
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  progressed_.notify_all();
+}
+
+void StreamEngine::reload_dimensions(Dimensions dims) {
+  std::lock_guard lock(mutex_);
+  pending_dims_ = std::make_unique<Dimensions>(std::move(dims));
+}
+
+std::map<int32_t, int64_t> StreamEngine::kafka_positions(const std::string& topic) {
+  std::lock_guard lock(query_mutex_);
+  DuckDbStore& q = query_store_ ? *query_store_ : store_;
+  QueryResult r = q.query("SELECT partition, next_offset FROM advx_kafka_offsets WHERE topic = " +
+                          duckdb_util::quote_literal(topic));
+  std::map<int32_t, int64_t> out;
+  for (const auto& row : r.rows) out[std::stoi(row[0])] = std::stoll(row[1]);
+  return out;
+}
+
+EngineStats StreamEngine::stats() const {
+  std::lock_guard lock(mutex_);
+  EngineStats s = stats_;
+  s.queue_bytes = queue_bytes_;
+  s.queue_submissions = queue_.size();
+  return s;
+}
+
+void StreamEngine::begin_batch(Batch& batch) {
+  // ingested_at strictly increases from batch to batch: attribution picks batches up by it.
+  batch.ingested_at_us = std::max(wall_clock_us(), last_ingested_at_us_ + 1);
+  last_ingested_at_us_ = batch.ingested_at_us;
+  batch.started = std::chrono::steady_clock::now();
+  options_.validation.now_us = wall_clock_us();
+  options_.validation.ingested_at_us = batch.ingested_at_us;
+  std::unique_ptr<Dimensions> fresh;
+  {
+    std::lock_guard lock(mutex_);
+    fresh = std::move(pending_dims_);
+  }
+  store_.begin();
+  if (fresh) {
+    // SIGHUP: new dimensions for this batch on, stored with it.
+    TableBuffer campaigns(tables::kCampaigns), creatives(tables::kCreatives);
+    fresh->fill_campaign_table(campaigns);
+    fresh->fill_creative_table(creatives);
+    store_.replace_table(campaigns.slice());
+    store_.replace_table(creatives.slice());
+    dims_ = std::move(fresh);
+    validator_ = std::make_unique<Validator>(*dims_, options_.validation);
+  }
+}
+
+void StreamEngine::decode(Submission& s, size_t len, RawBatch& raw, SubmitResult& r) {
+  const std::string_view body(s.body.data(), len);
+  if (s.format != BodyFormat::avro_datums) {
+    const Format f = s.format == BodyFormat::json  ? Format::json
+                     : s.format == BodyFormat::csv ? Format::csv
+                                                   : Format::avro;
+    std::unique_ptr<Decoder> decoder = make_decoder(f);
+    decoder->decode(body, true, raw);
+    if (!decoder->fatal_error().empty()) {
+      r.status = SubmitResult::Status::bad_input;
+      r.error = decoder->fatal_error();
+    }
+    return;
+  }
+  // Length-prefixed datums of one writer schema; decoders are cached by schema id.
+  AvroDatumDecoder* decoder = nullptr;
+  std::unique_ptr<AvroDatumDecoder> uncached;  // a schema without an id: for this submission only
+  std::string schema_error = s.error.empty() ? "no writer schema" : s.error;
+  if (s.schema_json) {
+    auto it = s.schema_id >= 0 ? datum_decoders_.find(s.schema_id) : datum_decoders_.end();
+    if (it != datum_decoders_.end()) {
+      decoder = it->second.get();
+    } else {
+      std::string error;
+      std::unique_ptr<AvroDatumDecoder> d = AvroDatumDecoder::create(*s.schema_json, &error);
+      if (!d)
+        schema_error = "invalid writer schema " + std::to_string(s.schema_id) + ": " + error;
+      else if (s.schema_id >= 0)
+        decoder = (datum_decoders_[s.schema_id] = std::move(d)).get();
+      else
+        decoder = (uncached = std::move(d)).get();
+    }
+  }
+  size_t pos = 0;
+  uint64_t index = 1;
+  while (pos < len) {
+    uint32_t n = 0;
+    if (len - pos < 4 || (std::memcpy(&n, body.data() + pos, 4), n > len - pos - 4)) {
+      r.status = SubmitResult::Status::bad_input;
+      r.error = "avro datums: length prefix past the end of the body at byte " + std::to_string(pos);
+      return;
+    }
+    const std::string_view datum = body.substr(pos + 4, n);
+    if (decoder)
+      decoder->decode(datum, index, raw);
+    else
+      raw.rejects.push_back({Reason::malformed_avro, schema_error, index, std::string(datum)});
+    pos += 4 + n;
+    ++index;
+  }
+}
+
+void StreamEngine::process(Submission& s, Batch& batch) {
+  SubmitResult r;
+  if (s.kafka && s.kafka->first_offset >= 0) {
+    const std::pair<std::string, int32_t> key{s.kafka->topic, s.kafka->partition};
+    auto in_batch = batch.kafka.find(key);
+    auto stored = kafka_committed_.find(key);
+    const int64_t expected = in_batch != batch.kafka.end()      ? in_batch->second
+                             : stored != kafka_committed_.end() ? stored->second
+                                                                : -1;
+    if (expected >= 0 && s.kafka->first_offset != expected) {
+      r.status = SubmitResult::Status::store_error;
+      r.error = "out of sequence: " + s.kafka->topic + "/" + std::to_string(s.kafka->partition) +
+                " stands at " + std::to_string(expected) + ", the submission starts at " +
+                std::to_string(s.kafka->first_offset);
+      batch.results.push_back(std::move(r));
+      return;
+    }
+  }
+  const size_t len = s.body.size();
+  s.body.append(kInputPadding, '\0');  // decoders may read past the end
+  RawBatch raw(s.stream);
+  decode(s, len, raw, r);
+  s.body.resize(len);  // the padding goes; the cells' views stay valid (the buffer is not reallocated)
+  if (r.status != SubmitResult::Status::ok) {  // nothing of a body that cannot be decoded at all is stored
+    batch.results.push_back(std::move(r));
+    return;
+  }
+  if (s.record_base != 0) {
+    for (uint64_t& n : raw.record_no) n = uint64_t(int64_t(n) + s.record_base);
+    for (RejectRecord& rej : raw.rejects) rej.record_no = uint64_t(int64_t(rej.record_no) + s.record_base);
+  }
+  Scratch& x = *scratch_;
+  x.staged.clear();
+  x.dedup_state.clear();
+  validator_->process(raw, s.source, x.staged);
+
+  StreamSummary& st = batch.summary[size_t(s.stream)];
+  r.read = raw.records_read();
+  st.read += r.read;
+  st.bytes += len;
+  for (const auto& [k, v] : raw.unknown_fields) st.unknown_fields[k] += v;
+  const int64_t watermark = max_event_time_us_[size_t(s.stream)] - options_.allowed_lateness_us;
+  int64_t newest = max_event_time_us_[size_t(s.stream)];
+  for (size_t i = 0; i < 5; i++) {
+    StagedTable& t = *x.tables[i];
+    std::vector<uint32_t>& keep = x.keep[i];
+    keep.clear();
+    if (t.keys.empty()) continue;
+    DedupCounts counts;
+    dedup_->apply(t, keep, counts, x.dedup_state);
+    r.duplicates += counts.duplicates;
+    st.duplicates += counts.duplicates;
+    st.duplicate_conflicts += counts.conflicts;
+    const TableDef& def = t.rows.def();
+    if (&def == &tables::kRejects) {
+      for (uint32_t row : keep) r.by_reason[size_t(t.reasons[row])]++;
+      continue;
+    }
+    r.stored += keep.size();
+    const int64_t* times = t.rows.data<int64_t>(event_time_column(def));
+    for (uint32_t row : keep) {
+      if (max_event_time_us_[size_t(s.stream)] != 0 && times[row] < watermark) r.late++;
+      newest = std::max(newest, times[row]);
+    }
+    if (&def == &tables::kImpressions) {
+      const uint8_t* unknown = t.rows.data<uint8_t>(col::imp_unknown_creative);
+      for (uint32_t row : keep) st.unknown_creative += unknown[row];
+    } else if (&def == &tables::kClicks || &def == &tables::kConversions) {
+      const bool click = &def == &tables::kClicks;
+      const uint8_t* unknown =
+          t.rows.data<uint8_t>(click ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign));
+      for (uint32_t row : keep) st.unknown_campaign += unknown[row];
+      (click ? st.stored_clicks : st.stored_conversions) += keep.size();
+    }
+  }
+  max_event_time_us_[size_t(s.stream)] = newest;
+  st.stored += r.stored;
+  for (size_t i = 0; i < r.by_reason.size(); i++) st.by_reason[i] += r.by_reason[i];
+  batch.late[size_t(s.stream)] += r.late;
+  batch.records += r.read;
+
+  // Rows reach the transaction now (the store copies them); the body is not needed any more.
+  for (size_t i = 0; i < 5; i++)
+    if (!x.keep[i].empty()) store_.append(x.tables[i]->rows.slice(x.keep[i].data(), x.keep[i].size()));
+  if (x.dedup_state.rows() > 0) store_.append(x.dedup_state.slice());
+  if (s.kafka) {
+    int64_t& next = batch.kafka[{s.kafka->topic, s.kafka->partition}];
+    next = std::max(next, s.kafka->next_offset);
+  }
+  batch.results.push_back(std::move(r));
+}
+
+void StreamEngine::finish_batch(Batch& batch, bool committed, const std::string& error) {
+  {
+    std::lock_guard lock(mutex_);  // counters first: whoever gets an answer sees them
+    if (committed) {
+      for (int i = 0; i < kStreamCount; i++) {
+        stats_.streams[size_t(i)].merge(batch.summary[size_t(i)]);
+        stats_.late[size_t(i)] += batch.late[size_t(i)];
+        if (max_event_time_us_[size_t(i)] != 0)
+          stats_.watermark_us[size_t(i)] = max_event_time_us_[size_t(i)] - options_.allowed_lateness_us;
+      }
+      stats_.commits++;
+      stats_.last_commit_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - batch.started).count();
+    } else {
+      stats_.store_errors++;
+    }
+  }
+  for (size_t i = 0; i < batch.subs.size(); i++) {
+    SubmitResult& r = batch.results[i];
+    if (!committed && r.status == SubmitResult::Status::ok) {
+      r = SubmitResult{};
+      r.status = SubmitResult::Status::store_error;
+      r.error = error;
+    }
+    if (batch.subs[i].done) batch.subs[i].done(r);
+  }
+  std::lock_guard lock(mutex_);
+  finished_ += batch.subs.size();
+  progressed_.notify_all();
+}
+
+void StreamEngine::run() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping, and everything is committed
+    }
+    Batch batch;
+    std::string error;
+    bool ok = true;
+    try {
+      begin_batch(batch);
+    } catch (const StoreError& e) {
+      ok = false;
+      error = e.what();
+    }
+    const auto deadline = batch.started + std::chrono::milliseconds(options_.commit_interval_ms);
+    // Group commit: take what is queued, up to the batch bounds, then commit and answer all of it.
+    for (;;) {
+      Submission s;
+      {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) break;
+        s = std::move(queue_.front());
+        queue_.pop_front();
+        queue_bytes_ -= s.body.size();
+      }
+      batch.subs.push_back(std::move(s));
+      if (ok) {
+        try {
+          process(batch.subs.back(), batch);
+        } catch (const StoreError& e) {
+          ok = false;
+          error = e.what();
+        }
+      }
+      if (batch.results.size() < batch.subs.size()) batch.results.emplace_back();
+      // Its rows are in the transaction; a Kafka body is kept until the commit, to be tried again if it
+      // fails.
+      if (!batch.subs.back().kafka) batch.subs.back().body = std::string();
+      if (!ok || batch.records >= options_.commit_events || std::chrono::steady_clock::now() >= deadline)
+        break;
+    }
+    if (ok) {
+      try {
+        for (const auto& [key, next] : batch.kafka) {
+          store_.execute(
+              "DELETE FROM advx_kafka_offsets WHERE topic = " + duckdb_util::quote_literal(key.first) +
+              " AND partition = " + std::to_string(key.second) + "; INSERT INTO advx_kafka_offsets VALUES (" +
+              duckdb_util::quote_literal(key.first) + ", " + std::to_string(key.second) + ", " +
+              std::to_string(next) + ", make_timestamp(" + std::to_string(batch.ingested_at_us) + "))");
+        }
+        store_.commit();
+      } catch (const StoreError& e) {
+        ok = false;
+        error = e.what();
+      }
+    }
+    if (!ok) {
+      std::fprintf(stderr, "advx serve: store error, %zu submissions not stored: %s\n", batch.subs.size(),
+                   error.c_str());
+      try {
+        store_.rollback();
+      } catch (const StoreError&) {
+      }
+      // The dedup index has the keys of rows that were not stored: rebuild it from what was.
+      try {
+        reload_dedup_state();
+      } catch (const StoreError& e) {
+        std::fprintf(stderr, "advx serve: cannot reload the dedup state: %s\n", e.what());
+      }
+      store_failed_ = true;
+      // Nobody waits for Kafka submissions: they go back to the front of the queue and are tried again
+      // (after a pause), so a failed commit skips no message. Only when stopping do they fail: their
+      // offsets were not stored, so the next start reads them again.
+      // A partition with nothing stored yet stands where its first failed submission started: a later
+      // submission of it must not be stored past that.
+      for (const Submission& sub : batch.subs) {
+        if (!sub.kafka || sub.kafka->first_offset < 0) continue;
+        const std::pair<std::string, int32_t> key{sub.kafka->topic, sub.kafka->partition};
+        if (!kafka_committed_.count(key)) kafka_committed_[key] = sub.kafka->first_offset;
+      }
+      std::deque<Submission> retry;
+      bool stopping = false;
+      {
+        std::lock_guard lock(mutex_);
+        stopping = stopping_;
+      }
+      if (!stopping) {
+        std::vector<Submission> answered;
+        std::vector<SubmitResult> results;
+        for (size_t i = 0; i < batch.subs.size(); i++) {
+          if (batch.subs[i].kafka) {
+            retry.push_back(std::move(batch.subs[i]));
+          } else {
+            answered.push_back(std::move(batch.subs[i]));
+            results.push_back(std::move(batch.results[i]));
+          }
+        }
+        batch.subs = std::move(answered);
+        batch.results = std::move(results);
+      }
+      finish_batch(batch, false, error);
+      if (!retry.empty()) {
+        std::lock_guard lock(mutex_);
+        for (auto it = retry.rbegin(); it != retry.rend(); ++it) {
+          queue_bytes_ += it->body.size();
+          queue_.push_front(std::move(*it));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    } else {
+      store_failed_ = false;
+      for (const auto& [key, next] : batch.kafka) kafka_committed_[key] = next;
+      std::lock_guard lock(attribution_mutex_);
+      committed_through_us_ = batch.ingested_at_us;
+    }
+    finish_batch(batch, ok, error);
+  }
+}
+
+void StreamEngine::attribution_loop() {
+  try {
+    attribution_store_->execute("SET memory_limit = '" + options_.attribution_memory_limit + "'");
+  } catch (const StoreError& e) {
+    std::fprintf(stderr, "advx serve: %s\n", e.what());
+  }
+  for (;;) {
+    int64_t through = 0;
+    bool stop = false;
+    {
+      std::unique_lock lock(attribution_mutex_);
+      attribution_wake_.wait_for(lock, std::chrono::milliseconds(options_.attribution_interval_ms),
+                                 [&] { return attribution_stop_; });
+      stop = attribution_stop_;
+      through = committed_through_us_;
+    }
+    if (through > attributed_through_us_) {
+      try {
+        attribute(*attribution_store_, attributed_through_us_ + 1, through, options_.windows);
+        attributed_through_us_ = through;
+        std::lock_guard lock(mutex_);
+        stats_.attribution_runs++;
+      } catch (const StoreError& e) {
+        std::fprintf(stderr, "advx serve: attribution failed (retried next pass): %s\n", e.what());
+      }
+    }
+    if (stop) return;
+  }
+}
+
+}  // namespace advx

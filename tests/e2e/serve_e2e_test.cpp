@@ -1,0 +1,189 @@
+// advx serve through the binary: the same generated data through the HTTP collector and through advx ingest
+// gives the same counts and identical reports; SIGTERM commits and exits 0; usage errors are one line.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <map>
+
+#include "serve_runner.hpp"
+
+namespace advx::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string gzip(const std::string& in) {
+  z_stream z{};
+  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, uLong(in.size())) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = uInt(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = uInt(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// Pieces of at most `lines` records, cut at record ends (CSV: where quotes balance), each CSV piece with
+// the header.
+std::vector<std::string> pieces(const std::string& text, bool csv, size_t lines) {
+  std::string header;
+  size_t from = 0;
+  if (csv) {
+    header = text.substr(0, text.find('\n') + 1);
+    from = header.size();
+  }
+  std::vector<std::string> out;
+  bool quoted = false;
+  size_t n = 0, start = from;
+  for (size_t i = from; i < text.size(); i++) {
+    if (csv && text[i] == '"') quoted = !quoted;
+    if (text[i] == '\n' && !quoted && ++n == lines) {
+      out.push_back(header + text.substr(start, i + 1 - start));
+      start = i + 1;
+      n = 0;
+    }
+  }
+  if (start < text.size()) out.push_back(header + text.substr(start));
+  return out;
+}
+
+std::string sql(const std::string& db, const std::string& q, const std::string& scratch) {
+  CommandResult r = run_advx({"sql", "--db", db, "--format", "csv", q}, scratch);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+TEST(ServeE2E, HttpCollectorEqualsIngest) {
+  TempDir dir;
+  ASSERT_EQ(run_advx({"gen", "--out", dir.str("data"), "--impressions", "20000", "--seed", "5", "--files",
+                      "2", "--quiet"},
+                     dir.str())
+                .exit_code,
+            0);
+  CommandResult batch = run_advx({"ingest", "--db", dir.str("batch.duckdb"), "--dims", dir.str("data/dims"),
+                                  "--json", "-q", dir.str("data")},
+                                 dir.str());
+  ASSERT_EQ(batch.exit_code, 0) << batch.err;
+
+  ServeProcess serve(
+      {"--db", dir.str("serve.duckdb"), "--dims", dir.str("data/dims"), "--http", "127.0.0.1:0"},
+      dir.str("serve.log"));
+  ASSERT_TRUE(serve.started()) << slurp(dir.str("serve.log"));
+  ASSERT_GT(serve.port(), 0) << serve.first_line();
+  const std::string base = "http://127.0.0.1:" + std::to_string(serve.port());
+  EXPECT_EQ(http_request("GET", base + "/healthz").status, 200);
+  EXPECT_EQ(http_request("GET", base + "/readyz").status, 200);
+
+  // The files in the order advx ingest reads them (sorted paths), so that "the first copy is kept" picks
+  // the same copies.
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() / "data"))
+    if (e.is_regular_file() && e.path().filename().string()[0] != '_' &&
+        e.path().parent_path().filename() != "dims")
+      files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  std::map<std::string, std::map<std::string, long long>> got;  // endpoint -> counter -> sum
+  int requests = 0;
+  for (const auto& f : files) {
+    const std::string ext = fs::path(f).extension().string();
+    const std::string endpoint = ext == ".jsonl" ? "/v1/impressions"
+                                 : ext == ".csv" ? "/v1/events"
+                                                 : "/v1/bid-requests";
+    const std::string content = slurp(f);
+    std::vector<std::string> bodies =
+        ext == ".avro" ? std::vector<std::string>{content} : pieces(content, ext == ".csv", 1000);
+    for (const std::string& body : bodies) {
+      const bool zip = requests++ % 5 == 0;  // some bodies gzip-compressed
+      HttpAnswer a =
+          http_request("POST", base + endpoint, zip ? gzip(body) : body,
+                       zip ? std::vector<std::string>{"Content-Encoding: gzip"} : std::vector<std::string>{});
+      ASSERT_EQ(a.status, 200) << endpoint << " " << a.body;
+      for (const char* k : {"read", "stored", "rejected", "filtered", "duplicates"})
+        got[endpoint][k] += json_number(a.body, k);
+    }
+  }
+  EXPECT_GT(requests, 20);
+  // Answers add up, and equal the batch summary per stream.
+  const std::map<std::string, std::string> stream_of = {{"/v1/impressions", "impressions"},
+                                                        {"/v1/events", "clicks_conversions"},
+                                                        {"/v1/bid-requests", "bid_requests"}};
+  for (const auto& [endpoint, counts] : got) {
+    SCOPED_TRACE(endpoint);
+    EXPECT_EQ(counts.at("read"),
+              counts.at("stored") + counts.at("rejected") + counts.at("filtered") + counts.at("duplicates"));
+    const std::string& s = batch.out;
+    const size_t at = s.find("\"" + stream_of.at(endpoint) + "\":{");
+    ASSERT_NE(at, std::string::npos) << s;
+    const std::string section = s.substr(at, s.find('}', at) - at);
+    for (const char* k : {"read", "stored", "duplicates"})
+      EXPECT_EQ(counts.at(k), json_number(section, k)) << k;
+  }
+  // A query while it runs, then SIGTERM: everything committed, exit 0.
+  HttpAnswer q = http_request("POST", base + "/v1/sql", "SELECT count(*) AS n FROM impressions");
+  EXPECT_EQ(q.status, 200) << q.body;
+  EXPECT_EQ(serve.kill(SIGTERM), 0) << slurp(dir.str("serve.log"));
+
+  for (const std::string& query :
+       {std::string("SELECT count(*), count(DISTINCT event_key) FROM impressions"),
+        std::string("SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions), "
+                    "(SELECT count(*) FILTER (won) FROM bid_requests)"),
+        std::string("SELECT reason, count(*) FROM rejects GROUP BY ALL ORDER BY ALL"),
+        std::string(
+            "SELECT attribution, count(*), sum(hash(event_key, attributed_impression_key)) FROM clicks "
+            "GROUP BY ALL ORDER BY ALL"),
+        std::string("SELECT attribution, count(*), sum(hash(event_key, attributed_click_key, "
+                    "attributed_impression_key)) FROM conversions GROUP BY ALL ORDER BY ALL"),
+        std::string("SELECT * FROM campaign_hourly ORDER BY hour, campaign_id")}) {
+    EXPECT_EQ(sql(dir.str("serve.duckdb"), query, dir.str()), sql(dir.str("batch.duckdb"), query, dir.str()))
+        << query;
+  }
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"campaigns", "--by", "day"}, {"campaigns", "--by", "site"}, {"funnel"}, {"latency"}}) {
+    auto report = [&](const std::string& db) {
+      std::vector<std::string> a = {"report"};
+      a.insert(a.end(), args.begin(), args.end());
+      a.insert(a.end(), {"--db", db, "--format", "csv"});
+      CommandResult r = run_advx(a, dir.str());
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      return r.out;
+    };
+    EXPECT_EQ(report(dir.str("serve.duckdb")), report(dir.str("batch.duckdb"))) << args[0];
+  }
+}
+
+TEST(ServeE2E, UsageAndConfigErrors) {
+  TempDir dir;
+  write_file(dir.path() / "bad.toml", "[http]\nlistn = \"127.0.0.1:1\"\n");
+  CommandResult r = run_advx({"serve", "--config", dir.str("bad.toml")}, dir.str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "advx serve: " + dir.str("bad.toml") + ": unknown key listn in [http]\n");
+  r = run_advx({"serve", "--http", "nonsense"}, dir.str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "advx serve: --http must be host:port, e.g. 127.0.0.1:8080 (got \"nonsense\")\n");
+  r = run_advx({"serve", "--no-http"}, dir.str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("nothing to serve"), std::string::npos) << r.err;
+  r = run_advx({"serve", "--help"}, dir.str());
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--kafka-brokers"), std::string::npos);
+}
+
+// Two servers cannot share a port: the second says so in one line and exits 1.
+TEST(ServeE2E, PortInUseIsAClearError) {
+  TempDir dir;
+  ServeProcess first({"--db", dir.str("a.duckdb"), "--http", "127.0.0.1:0"}, dir.str("a.log"));
+  ASSERT_TRUE(first.started());
+  CommandResult r =
+      run_advx({"serve", "--db", dir.str("b.duckdb"), "--http", "127.0.0.1:" + std::to_string(first.port())},
+               dir.str());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(first.kill(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace advx::test

@@ -1,0 +1,349 @@
+// StreamEngine (advx serve's engine): exact counts per submission, answers only after the commit, Kafka
+// positions in the same transaction, record numbers from record_base, backpressure, lateness, dedup across
+// restarts and after a failed commit, attribution in the background.
+#include "pipeline/stream_engine.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace advx {
+namespace {
+
+class TempDb {
+ public:
+  TempDb() {
+    static std::atomic<int> counter{0};
+    path_ = (std::filesystem::temp_directory_path() /
+             ("advx_engine_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".duckdb"))
+                .string();
+    remove();
+  }
+  ~TempDb() { remove(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void remove() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+    std::filesystem::remove(path_ + ".wal", ec);
+  }
+  std::string path_;
+};
+
+Dimensions test_dims() {
+  Dimensions d;
+  d.add_campaign({"c1", "adv1", "", "", "", ""});
+  d.add_creative({"cr1", "c1", "", "", ""});
+  return d;
+}
+
+std::string imp(const std::string& id, const std::string& ts, const std::string& user = "u1") {
+  return R"({"impression_id":")" + id + R"(","ad_creative_id":"cr1","user_id":")" + user +
+         R"(","timestamp":")" + ts + R"(","website":"a.com"})" + "\n";
+}
+
+Submission json(const std::string& body, const std::string& source = "test") {
+  Submission s;
+  s.stream = Stream::impressions;
+  s.format = BodyFormat::json;
+  s.body = body;
+  s.source = source;
+  return s;
+}
+
+class Engine : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+
+  void open() {
+    store = std::make_unique<DuckDbStore>(db.path());
+    store->ensure_schema();
+    options.validation.now_us = 0;
+    engine = std::make_unique<StreamEngine>(*store, test_dims(), options);
+    engine->start();
+    reader = store->another_connection();
+  }
+  void close() {
+    engine.reset();
+    reader.reset();
+    store.reset();
+  }
+
+  // Submits and waits for the answer.
+  SubmitResult run(Submission s) {
+    auto promise = std::make_shared<std::promise<SubmitResult>>();
+    std::future<SubmitResult> f = promise->get_future();
+    s.done = [promise](const SubmitResult& r) { promise->set_value(r); };
+    EXPECT_TRUE(engine->submit(std::move(s)));
+    return f.get();
+  }
+
+  std::string sql(const std::string& q) {
+    QueryResult r = reader->query(q);
+    std::string out;
+    for (size_t i = 0; i < r.rows.size(); i++) {
+      for (size_t c = 0; c < r.rows[i].size(); c++)
+        out += std::string(c ? "," : "") + (r.is_null[i][c] ? "NULL" : r.rows[i][c]);
+      out += "\n";
+    }
+    return out;
+  }
+
+  TempDb db;
+  StreamEngineOptions options;
+  std::unique_ptr<DuckDbStore> store;
+  std::unique_ptr<StreamEngine> engine;
+  std::unique_ptr<DuckDbStore> reader;
+};
+
+TEST_F(Engine, CountsEveryRecordAndAnswersAfterTheCommit) {
+  const std::string body =
+      imp("i1", "2026-11-01T10:00:00Z") + imp("i2", "2026-11-01T10:00:01Z") + "{not json\n" +
+      imp("i1", "2026-11-01T10:00:00Z") +  // a duplicate
+      R"({"impression_id":"i3","ad_creative_id":"cr1","user_id":"u","timestamp":"2026-11-01T10:00:02Z","website":"a.com","user_agent":"Googlebot/2.1"})" +
+      "\n" + R"({"impression_id":"i4","user_id":"u","timestamp":"2026-11-01T10:00:03Z","website":"a.com"})" +
+      "\n";
+  auto promise = std::make_shared<std::promise<std::string>>();
+  Submission s = json(body);
+  // The answer comes after the commit: another connection already sees the rows when it does.
+  DuckDbStore* r = reader.get();
+  SubmitResult got;
+  s.done = [promise, r, &got](const SubmitResult& res) {
+    got = res;
+    promise->set_value(r->query("SELECT count(*) FROM impressions").rows[0][0]);
+  };
+  ASSERT_TRUE(engine->submit(std::move(s)));
+  EXPECT_EQ(promise->get_future().get(), "2");
+  EXPECT_EQ(got.status, SubmitResult::Status::ok);
+  EXPECT_EQ(got.read, 6u);
+  EXPECT_EQ(got.stored, 2u);
+  EXPECT_EQ(got.duplicates, 1u);
+  EXPECT_EQ(got.by_reason[size_t(Reason::malformed_json)], 1u);
+  EXPECT_EQ(got.by_reason[size_t(Reason::bot_user_agent)], 1u);
+  EXPECT_EQ(got.by_reason[size_t(Reason::missing_field)], 1u);
+  EXPECT_EQ(got.read, got.stored + got.rejected() + got.filtered() + got.duplicates);
+  EXPECT_EQ(sql("SELECT reason, source, source_record FROM rejects ORDER BY source_record"),
+            "malformed_json,test,3\nbot_user_agent,test,5\nmissing_field,test,6\n");
+  const EngineStats st = engine->stats();
+  EXPECT_EQ(st.streams[0].read, 6u);
+  EXPECT_EQ(st.streams[0].stored, 2u);
+  EXPECT_GE(st.commits, 1u);
+}
+
+TEST_F(Engine, KafkaPositionsAndRecordNumbersCommitWithTheRows) {
+  Submission s = json(imp("k1", "2026-11-01T10:00:00Z") + "oops\n" + imp("k2", "2026-11-01T10:00:01Z"));
+  s.source = "kafka:ad-impressions/2";
+  s.record_base = 41;  // lines 1..3 are offsets 42..44
+  s.kafka = KafkaPosition{"ad-impressions", 2, 45};
+  EXPECT_EQ(run(std::move(s)).stored, 2u);
+  EXPECT_EQ(engine->kafka_positions("ad-impressions"), (std::map<int32_t, int64_t>{{2, 45}}));
+  EXPECT_TRUE(engine->kafka_positions("other").empty());
+  EXPECT_EQ(sql("SELECT source_record FROM impressions ORDER BY 1"), "42\n44\n");
+  EXPECT_EQ(sql("SELECT source_record FROM rejects"), "43\n");
+  // The same messages again (a replay after a crash): nothing new, the reject included.
+  Submission again = json(imp("k1", "2026-11-01T10:00:00Z") + "oops\n" + imp("k2", "2026-11-01T10:00:01Z"));
+  again.source = "kafka:ad-impressions/2";
+  again.record_base = 41;
+  again.kafka = KafkaPosition{"ad-impressions", 2, 45};
+  const SubmitResult r = run(std::move(again));
+  EXPECT_EQ(r.stored, 0u);
+  EXPECT_EQ(r.duplicates, 3u);
+  EXPECT_EQ(sql("SELECT count(*) FROM rejects"), "1\n");
+  // A later position overwrites the earlier one.
+  Submission later = json(imp("k3", "2026-11-01T10:00:02Z"));
+  later.kafka = KafkaPosition{"ad-impressions", 2, 46};
+  run(std::move(later));
+  EXPECT_EQ(engine->kafka_positions("ad-impressions"), (std::map<int32_t, int64_t>{{2, 46}}));
+  EXPECT_EQ(sql("SELECT count(*) FROM advx_kafka_offsets"), "1\n");
+}
+
+// After a failed commit the consumer goes back: a submission that does not start where its partition stands
+// is refused, so nothing is stored past a gap.
+TEST_F(Engine, KafkaSubmissionsOutOfSequenceAreRefused) {
+  Submission first = json(imp("q1", "2026-11-01T10:00:00Z"));
+  first.kafka = KafkaPosition{"t", 1, 11, 10};
+  EXPECT_EQ(run(std::move(first)).status, SubmitResult::Status::ok);
+  Submission gap = json(imp("q3", "2026-11-01T10:00:00Z"));
+  gap.kafka = KafkaPosition{"t", 1, 13, 12};  // offset 11 was never stored
+  const SubmitResult r = run(std::move(gap));
+  EXPECT_EQ(r.status, SubmitResult::Status::store_error);
+  EXPECT_EQ(r.error, "out of sequence: t/1 stands at 11, the submission starts at 12");
+  Submission next = json(imp("q2", "2026-11-01T10:00:00Z"));
+  next.kafka = KafkaPosition{"t", 1, 12, 11};
+  EXPECT_EQ(run(std::move(next)).status, SubmitResult::Status::ok);
+  EXPECT_EQ(sql("SELECT string_agg(event_key, ' ' ORDER BY event_key) FROM impressions"), "q1 q2\n");
+  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{1, 12}}));
+  // A restarted engine knows the stored positions too.
+  close();
+  open();
+  Submission again = json(imp("q9", "2026-11-01T10:00:00Z"));
+  again.kafka = KafkaPosition{"t", 1, 20, 19};
+  EXPECT_EQ(run(std::move(again)).status, SubmitResult::Status::store_error);
+}
+
+TEST_F(Engine, UndecodableBodyStoresNothing) {
+  Submission s;
+  s.stream = Stream::bid_requests;
+  s.format = BodyFormat::avro_ocf;
+  s.body = "this is not an avro file";
+  const SubmitResult r = run(std::move(s));
+  EXPECT_EQ(r.status, SubmitResult::Status::bad_input);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_EQ(sql("SELECT count(*) FROM rejects"), "0\n");
+  // Datums without a schema are rejects with the reason given; a truncated length prefix is bad input.
+  Submission d;
+  d.stream = Stream::bid_requests;
+  d.format = BodyFormat::avro_datums;
+  d.error = "unknown schema id 7";
+  d.body = std::string("\x02\x00\x00\x00xy\x01\x00\x00\x00z", 11);
+  const SubmitResult rd = run(std::move(d));
+  EXPECT_EQ(rd.status, SubmitResult::Status::ok);
+  EXPECT_EQ(rd.by_reason[size_t(Reason::malformed_avro)], 2u);
+  EXPECT_EQ(sql("SELECT detail, decode(raw), source_record FROM rejects ORDER BY source_record"),
+            "unknown schema id 7,xy,1\nunknown schema id 7,z,2\n");
+  Submission t;
+  t.stream = Stream::bid_requests;
+  t.format = BodyFormat::avro_datums;
+  t.body = std::string("\x09\x00\x00\x00xy", 6);
+  EXPECT_EQ(run(std::move(t)).status, SubmitResult::Status::bad_input);
+}
+
+TEST_F(Engine, QueueBoundRefusesThenRecovers) {
+  close();
+  options.max_queue_bytes = 1000;
+  open();
+  // The first answer blocks the engine thread, so the queue fills behind it.
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  Submission blocker = json(imp("b0", "2026-11-01T10:00:00Z"));
+  blocker.done = [&](const SubmitResult&) {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return release; });
+  };
+  ASSERT_TRUE(engine->submit(std::move(blocker)));
+  int accepted = 0;
+  for (int i = 0; i < 100; i++) {
+    if (!engine->submit(json(imp("q" + std::to_string(i), "2026-11-01T10:00:00Z")))) break;
+    ++accepted;
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_LT(accepted, 100);  // ~110 bytes each against 1000
+  EXPECT_LE(engine->stats().queue_bytes, 1000u);
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  engine->flush();
+  EXPECT_EQ(sql("SELECT count(*) FROM impressions"), std::to_string(accepted + 1) + "\n");
+  EXPECT_TRUE(engine->submit(json(imp("after", "2026-11-01T10:00:00Z"))));
+}
+
+TEST_F(Engine, LateEventsAreStoredAndCounted) {
+  close();
+  options.allowed_lateness_us = 5 * 60 * 1'000'000LL;
+  open();
+  EXPECT_EQ(run(json(imp("a", "2026-11-01T10:00:00Z"))).late, 0u);
+  // Watermark 09:55: 09:56 is on time, 09:54:59 is late, and both are stored.
+  const SubmitResult r = run(json(imp("b", "2026-11-01T09:56:00Z") + imp("c", "2026-11-01T09:54:59Z")));
+  EXPECT_EQ(r.stored, 2u);
+  EXPECT_EQ(r.late, 1u);
+  EXPECT_EQ(engine->stats().late[0], 1u);
+}
+
+TEST_F(Engine, StopCommitsEverythingQueuedAndRefusesMore) {
+  for (int i = 0; i < 50; i++)
+    ASSERT_TRUE(engine->submit(json(imp("s" + std::to_string(i), "2026-11-01T10:00:00Z"))));
+  engine->stop();
+  EXPECT_FALSE(engine->submit(json(imp("late", "2026-11-01T10:00:00Z"))));
+  EXPECT_EQ(sql("SELECT count(*) FROM impressions"), "50\n");
+}
+
+TEST_F(Engine, DedupHoldsAcrossRestarts) {
+  EXPECT_EQ(run(json(imp("r1", "2026-11-01T10:00:00Z"))).stored, 1u);
+  close();
+  open();
+  const SubmitResult r = run(json(imp("r1", "2026-11-01T10:00:00Z")));
+  EXPECT_EQ(r.stored, 0u);
+  EXPECT_EQ(r.duplicates, 1u);
+}
+
+// A failed commit answers store_error and forgets the keys it had taken: the same records sent again once
+// the store works are stored, not counted as duplicates.
+TEST_F(Engine, FailedCommitStoresNothingAndForgetsItsKeys) {
+  reader->execute("ALTER TABLE rejects RENAME TO rejects_away");
+  const SubmitResult bad = run(json(imp("f1", "2026-11-01T10:00:00Z") + "{broken\n"));
+  EXPECT_EQ(bad.status, SubmitResult::Status::store_error);
+  EXPECT_FALSE(engine->healthy());
+  reader->execute("ALTER TABLE rejects_away RENAME TO rejects");
+  EXPECT_EQ(sql("SELECT count(*) FROM impressions"), "0\n");
+  const SubmitResult good = run(json(imp("f1", "2026-11-01T10:00:00Z") + "{broken\n"));
+  EXPECT_EQ(good.status, SubmitResult::Status::ok);
+  EXPECT_EQ(good.stored, 1u);
+  EXPECT_EQ(good.duplicates, 0u);
+  EXPECT_TRUE(engine->healthy());
+}
+
+// Nobody waits for a Kafka submission: after a failed commit it is tried again until it is stored, so no
+// message is skipped; its position is stored with it.
+TEST_F(Engine, KafkaSubmissionsAreRetriedAfterAFailedCommit) {
+  reader->execute("ALTER TABLE rejects RENAME TO rejects_away");
+  Submission s = json(imp("kr1", "2026-11-01T10:00:00Z") + "{broken\n");
+  s.kafka = KafkaPosition{"t", 0, 2};
+  ASSERT_TRUE(engine->submit(std::move(s)));
+  for (int i = 0; i < 200 && engine->stats().store_errors == 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_GE(engine->stats().store_errors, 1u);
+  reader->execute("ALTER TABLE rejects_away RENAME TO rejects");
+  engine->flush();  // returns once the submission is committed
+  EXPECT_EQ(sql("SELECT count(*) FROM impressions"), "1\n");
+  EXPECT_EQ(sql("SELECT count(*) FROM rejects"), "1\n");
+  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{0, 2}}));
+  EXPECT_TRUE(engine->healthy());
+}
+
+TEST_F(Engine, AttributesInTheBackground) {
+  run(json(imp("i1", "2026-11-01T10:00:00Z", "u7")));
+  Submission clicks;
+  clicks.stream = Stream::events;
+  clicks.format = BodyFormat::csv;
+  clicks.body =
+      "event_id,event_timestamp,user_id,ad_campaign_id,event_type\nk1,2026-11-01T10:30:00Z,u7,c1,click\n";
+  clicks.source = "test";
+  EXPECT_EQ(run(std::move(clicks)).stored, 1u);
+  engine->stop();  // the last pass attributes everything committed
+  EXPECT_EQ(sql("SELECT attribution, attributed_impression_key, seconds_from_impression FROM clicks"),
+            "attributed,i1,1800.0\n");
+  EXPECT_EQ(sql("SELECT impressions, clicks, attributed_clicks FROM campaign_hourly"), "1,1,1\n");
+  EXPECT_GE(engine->stats().attribution_runs, 1u);
+}
+
+TEST_F(Engine, NewDimensionsApplyFromTheNextBatch) {
+  EXPECT_EQ(
+      run(json(
+              R"({"impression_id":"d1","ad_creative_id":"cr9","user_id":"u","timestamp":"2026-11-01T10:00:00Z","website":"a.com"})"
+              "\n"))
+          .stored,
+      1u);
+  Dimensions d = test_dims();
+  d.add_campaign({"c9", "adv9", "", "", "", ""});
+  d.add_creative({"cr9", "c9", "", "", ""});
+  engine->reload_dimensions(std::move(d));
+  run(json(
+      R"({"impression_id":"d2","ad_creative_id":"cr9","user_id":"u","timestamp":"2026-11-01T10:00:00Z","website":"a.com"})"
+      "\n"));
+  EXPECT_EQ(sql("SELECT event_key, campaign_id, unknown_creative FROM impressions ORDER BY 1"),
+            "d1,NULL,true\nd2,c9,false\n");
+  EXPECT_EQ(sql("SELECT count(*) FROM creatives WHERE creative_id = 'cr9'"), "1\n");
+}
+
+}  // namespace
+}  // namespace advx
