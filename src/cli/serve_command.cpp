@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "cli/store_setup.hpp"
 #include "pipeline/stream_engine.hpp"
 #include "server/http_server.hpp"
+#include "server/metrics.hpp"
 #include "sources/kafka/kafka_consumer.hpp"
 #include "sources/kafka/schema_registry.hpp"
 #include "transforms/standardize.hpp"
@@ -121,6 +123,7 @@ int run_serve(const ServeArgs& a) {
   std::unique_ptr<SchemaRegistry> registry;
   if (!c.schema_registry.empty()) registry = std::make_unique<SchemaRegistry>(c.schema_registry);
 
+  std::atomic<const KafkaConsumer*> kafka_for_metrics{nullptr};  // set once the consumer runs
   std::unique_ptr<HttpServer> http;
   if (c.http_enabled) {
     HttpServerOptions ho;
@@ -146,6 +149,14 @@ int run_serve(const ServeArgs& a) {
       return query_store->query_read_only(sql);
     };
     hooks.ready = [&engine] { return engine.healthy(); };
+    hooks.metrics = [&engine, &kafka_for_metrics] {
+      MetricsSnapshot m;
+      m.engine = engine.stats();
+      if (const KafkaConsumer* k = kafka_for_metrics.load())
+        for (const PartitionLag& p : k->lag())
+          m.kafka.push_back({p.topic, p.partition, p.next_offset, p.high_watermark});
+      return prometheus_text(m);
+    };
     http = std::make_unique<HttpServer>(ho, hooks);
     if (!http->start(&error)) {
       std::fprintf(stderr, "advx serve: %s\n", error.c_str());
@@ -175,6 +186,8 @@ int run_serve(const ServeArgs& a) {
       return kExitUsage;
     }
   }
+
+  kafka_for_metrics = kafka.get();
 
   // The first line says where to reach it (tests read the port from it when they ask for port 0).
   if (http)
@@ -207,8 +220,9 @@ int run_serve(const ServeArgs& a) {
   }
   // Stop the inputs first, so that everything they accepted is committed by the engine's last batch.
   std::fprintf(stderr, "advx serve: stopping: committing what was accepted\n");
+  if (http) http->stop();  // first: /metrics reads the consumer
+  kafka_for_metrics = nullptr;
   if (kafka) kafka->stop();
-  if (http) http->stop();
   engine.stop();
   const EngineStats st = engine.stats();
   for (int i = 0; i < kStreamCount; i++) {

@@ -122,6 +122,16 @@ TEST(ServeE2E, HttpCollectorEqualsIngest) {
     for (const char* k : {"read", "stored", "duplicates"})
       EXPECT_EQ(counts.at(k), json_number(section, k)) << k;
   }
+  // The counters of /metrics say the same.
+  HttpAnswer metrics = http_request("GET", base + "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("advx_events_stored_total{stream=\"impressions\"} " +
+                              std::to_string(got["/v1/impressions"]["stored"]) + "\n"),
+            std::string::npos)
+      << metrics.body.substr(0, 2000);
+  EXPECT_NE(metrics.body.find("advx_events_duplicates_total{stream=\"bid_requests\"} " +
+                              std::to_string(got["/v1/bid-requests"]["duplicates"]) + "\n"),
+            std::string::npos);
   // A query while it runs, then SIGTERM: everything committed, exit 0.
   HttpAnswer q = http_request("POST", base + "/v1/sql", "SELECT count(*) AS n FROM impressions");
   EXPECT_EQ(q.status, 200) << q.body;

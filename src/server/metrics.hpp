@@ -1,0 +1,27 @@
+// GET /metrics of advx serve: the engine's counters and the Kafka consumer lag in the Prometheus text
+// exposition format (version 0.0.4). Names and labels are the contract in docs/METRICS.md.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pipeline/stream_engine.hpp"
+
+namespace advx {
+
+struct MetricsSnapshot {
+  EngineStats engine;
+  struct KafkaLag {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t next_offset = -1;     // -1: not known yet
+    int64_t high_watermark = -1;  // -1: not known yet
+  };
+  std::vector<KafkaLag> kafka;
+};
+
+// Every metric with HELP and TYPE lines, one sample per stream (and reason) even when zero, so that
+// dashboards and alert rules see a series from the start.
+std::string prometheus_text(const MetricsSnapshot& snapshot);
+
+}  // namespace advx
