@@ -13,6 +13,7 @@
 #include "core/time_util.hpp"
 #include "correlate/attribution.hpp"
 #include "pipeline/ingest_pipeline.hpp"
+#include "server/metrics.hpp"
 #include "transforms/standardize.hpp"
 
 namespace advx::cli {
@@ -36,6 +37,7 @@ struct IngestArgs {
   std::string correlate_memory_limit = "1GB";
   size_t max_record_mb = 64;
   bool json = false;
+  std::string metrics_file;
   bool quiet = false;
 };
 
@@ -84,6 +86,15 @@ std::string find_dims_dir(const IngestArgs& a) {
 
 int run_ingest(const IngestArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (!a.metrics_file.empty()) {
+    std::error_code ec;
+    const fs::path dir = fs::path(a.metrics_file).parent_path();
+    if (!dir.empty() && !fs::is_directory(dir, ec)) {
+      std::fprintf(stderr, "advx ingest: --metrics-file %s: no folder %s\n", a.metrics_file.c_str(),
+                   dir.c_str());
+      return kExitUsage;
+    }
+  }
   IngestOptions options;
   options.validation.now_us = wall_clock_us();
   if (!a.now.empty() && !parse_timestamp_text(a.now, &options.validation.now_us)) {
@@ -184,6 +195,25 @@ int run_ingest(const IngestArgs& a) {
     std::fputs(format_summary_text(s).c_str(), stdout);
   }
   for (const auto& f : s.failures) std::fprintf(stderr, "advx ingest: %s\n", f.message.c_str());
+  if (!a.metrics_file.empty()) {
+    BatchRunMetrics run;
+    run.streams = s.streams;
+    run.seconds = s.seconds;
+    run.failed_files = s.failures.size();
+    run.finished_at_us = wall_clock_us();
+    // Written aside and renamed: the textfile collector must never read half a file.
+    const std::string text = prometheus_text(run);
+    const std::string tmp = a.metrics_file + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    const bool written = f && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (f) std::fclose(f);
+    std::error_code ec;
+    if (!written || (fs::rename(tmp, a.metrics_file, ec), ec)) {
+      std::fprintf(stderr, "advx ingest: cannot write the metrics file %s\n", a.metrics_file.c_str());
+      fs::remove(tmp, ec);
+      return kExitFailure;
+    }
+  }
   return s.failures.empty() ? kExitOk : kExitFailure;
 }
 
@@ -233,6 +263,9 @@ void add_ingest_command(CLI::App& app, int& result) {
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   sub->add_flag("--json", args->json, "Print the summary as JSON");
+  sub->add_option("--metrics-file", args->metrics_file,
+                  "Also write the run's counters in the Prometheus text format (node exporter's textfile "
+                  "collector; docs/METRICS.md)");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar");
   sub->callback([args, &result] { result = run_ingest(*args); });
 }

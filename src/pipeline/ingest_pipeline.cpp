@@ -120,16 +120,7 @@ void IngestPipeline::dedup_unit(Unit& u, StreamSummary& st) {
       continue;
     }
     st.stored += keep.size();
-    if (&def == &tables::kImpressions) {
-      const uint8_t* unknown = t.rows.data<uint8_t>(col::imp_unknown_creative);
-      for (uint32_t r : keep) st.unknown_creative += unknown[r];
-    } else if (&def == &tables::kClicks || &def == &tables::kConversions) {
-      const bool click = &def == &tables::kClicks;
-      const uint8_t* unknown =
-          t.rows.data<uint8_t>(click ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign));
-      for (uint32_t r : keep) st.unknown_campaign += unknown[r];
-      (click ? st.stored_clicks : st.stored_conversions) += keep.size();
-    }
+    count_stored_flags(t, keep, st);
   }
 }
 

@@ -307,16 +307,7 @@ void StreamEngine::process(Submission& s, Batch& batch) {
       if (max_event_time_us_[size_t(s.stream)] != 0 && times[row] < watermark) r.late++;
       newest = std::max(newest, times[row]);
     }
-    if (&def == &tables::kImpressions) {
-      const uint8_t* unknown = t.rows.data<uint8_t>(col::imp_unknown_creative);
-      for (uint32_t row : keep) st.unknown_creative += unknown[row];
-    } else if (&def == &tables::kClicks || &def == &tables::kConversions) {
-      const bool click = &def == &tables::kClicks;
-      const uint8_t* unknown =
-          t.rows.data<uint8_t>(click ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign));
-      for (uint32_t row : keep) st.unknown_campaign += unknown[row];
-      (click ? st.stored_clicks : st.stored_conversions) += keep.size();
-    }
+    count_stored_flags(t, keep, st);
   }
   max_event_time_us_[size_t(s.stream)] = newest;
   st.stored += r.stored;

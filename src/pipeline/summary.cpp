@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "transforms/validate.hpp"
+
 namespace advx {
 namespace {
 
@@ -178,6 +180,20 @@ std::string format_summary_json(const IngestSummary& s) {
   out += ",\"dedup_keys\":" + std::to_string(s.dedup_keys) +
          ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) + "}";
   return out;
+}
+
+void count_stored_flags(const StagedTable& t, const std::vector<uint32_t>& keep, StreamSummary& st) {
+  const TableDef& def = t.rows.def();
+  if (&def == &tables::kImpressions) {
+    const uint8_t* unknown = t.rows.data<uint8_t>(col::imp_unknown_creative);
+    for (uint32_t r : keep) st.unknown_creative += unknown[r];
+  } else if (&def == &tables::kClicks || &def == &tables::kConversions) {
+    const bool click = &def == &tables::kClicks;
+    const uint8_t* unknown =
+        t.rows.data<uint8_t>(click ? int(col::clk_unknown_campaign) : int(col::conv_unknown_campaign));
+    for (uint32_t r : keep) st.unknown_campaign += unknown[r];
+    (click ? st.stored_clicks : st.stored_conversions) += keep.size();
+  }
 }
 
 }  // namespace advx

@@ -31,6 +31,12 @@ struct StreamSummary {
   void merge(const StreamSummary& o);
 };
 
+struct StagedTable;
+
+// Adds what the kept rows of one staged event table say beyond their number: unknown creatives (impressions),
+// unknown campaigns and the click/conversion split (clicks and conversions). The same for files and streams.
+void count_stored_flags(const StagedTable& t, const std::vector<uint32_t>& keep, StreamSummary& st);
+
 struct FileFailure {
   std::string path;
   std::string message;

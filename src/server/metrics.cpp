@@ -1,6 +1,6 @@
 #include "server/metrics.hpp"
 
-#include <cstdio>
+#include <charconv>
 
 namespace advx {
 
@@ -34,7 +34,8 @@ std::string label_value(std::string_view v) {
 
 void sample(std::string& out, const char* name, const std::string& labels, double value) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", value);
+  const auto r = std::to_chars(buf, buf + sizeof buf, value);  // the shortest text that reads back exactly
+  *r.ptr = '\0';
   out += name;
   if (!labels.empty()) out += "{" + labels + "}";
   out += ' ';
@@ -44,14 +45,8 @@ void sample(std::string& out, const char* name, const std::string& labels, doubl
 
 std::string stream_label(int i) { return "stream=\"" + std::string(stream_name(Stream(i))) + "\""; }
 
-}  // namespace
-
-std::string prometheus_text(const MetricsSnapshot& m) {
-  const EngineStats& e = m.engine;
-  std::string out;
-  header(out, "advx_up", "gauge", "1 while advx serve runs.");
-  sample(out, "advx_up", "", 1);
-
+// The counters per stream and reason that advx serve and advx ingest share.
+void stream_counters(const EngineStats& e, std::string& out) {
   struct PerStream {
     const char* name;
     const char* help;
@@ -86,6 +81,16 @@ std::string prometheus_text(const MetricsSnapshot& m) {
       }
     }
   }
+}
+
+}  // namespace
+
+std::string prometheus_text(const MetricsSnapshot& m) {
+  const EngineStats& e = m.engine;
+  std::string out;
+  header(out, "advx_up", "gauge", "1 while advx serve runs.");
+  sample(out, "advx_up", "", 1);
+  stream_counters(e, out);
   header(out, "advx_watermark_seconds", "gauge",
          "Latest event time stored less the allowed lateness, Unix seconds (0 before any data).");
   for (int i = 0; i < kStreamCount; i++)
@@ -111,6 +116,20 @@ std::string prometheus_text(const MetricsSnapshot& m) {
            "topic=\"" + label_value(k.topic) + "\",partition=\"" + std::to_string(k.partition) + "\"",
            double(k.high_watermark - k.next_offset));
   }
+  return out;
+}
+
+std::string prometheus_text(const BatchRunMetrics& run) {
+  EngineStats e;
+  e.streams = run.streams;
+  std::string out;
+  stream_counters(e, out);
+  header(out, "advx_ingest_seconds", "gauge", "Duration of the last advx ingest run.");
+  sample(out, "advx_ingest_seconds", "", run.seconds);
+  header(out, "advx_ingest_failed_files", "gauge", "Files of the last run that could not be read.");
+  sample(out, "advx_ingest_failed_files", "", double(run.failed_files));
+  header(out, "advx_ingest_last_run_timestamp_seconds", "gauge", "When the last run ended (Unix seconds).");
+  sample(out, "advx_ingest_last_run_timestamp_seconds", "", double(run.finished_at_us) / 1e6);
   return out;
 }
 

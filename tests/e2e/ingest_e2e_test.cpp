@@ -259,6 +259,28 @@ TEST_F(IngestE2E, IngestingAgainStoresNothingNew) {
       before);
 }
 
+// --metrics-file: the run's counters for node exporter's textfile collector, the same numbers as the summary.
+TEST_F(IngestE2E, MetricsFileHasTheRunsCounters) {
+  CommandResult r = ingest({"--metrics-file", dir.str("advx.prom")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string prom = slurp(dir.str("advx.prom"));
+  for (const char* line :
+       {"advx_events_read_total{stream=\"impressions\"} 15\n",
+        "advx_events_stored_total{stream=\"impressions\"} 4\n",
+        "advx_events_duplicates_total{stream=\"impressions\"} 3\n",
+        "advx_events_rejected_total{stream=\"impressions\",reason=\"malformed_json\"} 1\n",
+        "advx_events_filtered_total{stream=\"impressions\",reason=\"blocked_site\"} 1\n",
+        "advx_events_read_total{stream=\"bid_requests\"} 5\n", "advx_ingest_failed_files 0\n"})
+    EXPECT_NE(prom.find(line), std::string::npos) << line << prom;
+  EXPECT_EQ(prom.find("advx_up"), std::string::npos);  // a finished batch run is not a running server
+  EXPECT_FALSE(std::filesystem::exists(dir.str("advx.prom.tmp")));
+  r = run_advx({"ingest", "--db", db, "--metrics-file", dir.str("nowhere/advx.prom"), dir.str("data")},
+               dir.str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "advx ingest: --metrics-file " + dir.str("nowhere/advx.prom") + ": no folder " +
+                       dir.str("nowhere") + "\n");
+}
+
 TEST_F(IngestE2E, CompressedFilesReadTheSame) {
   // gzip and zstd copies of the impressions, each in a store of its own: the same counts.
   fs::create_directories(dir.path() / "z");

@@ -180,7 +180,7 @@ TEST(KafkaE2E, KilledMidStreamLosesNothingAndStoresNothingTwice) {
       "[kafka]\nenabled = true\nbrokers = \"" + kafka.bootstraps() + "\"\nschema_registry = \"" +
           registry.url() +
           "\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n"
-          "[pipeline]\ncommit_events = 2000\n");
+          "[pipeline]\ncommit_events = 1000\n");
   const std::vector<std::string> args = {"--config", dir.str("advx.toml"), "--db",   dir.str("k.duckdb"),
                                          "--dims",   dir.str("dims"),      "--http", "127.0.0.1:0"};
   const std::string consumed = "SELECT coalesce(sum(next_offset), 0) AS n FROM advx_kafka_offsets";
@@ -189,8 +189,8 @@ TEST(KafkaE2E, KilledMidStreamLosesNothingAndStoresNothingTwice) {
     ASSERT_TRUE(first.started()) << slurp(dir.str("serve1.log"));
     // Kill it once some but not all of the messages are stored.
     long long n = 0;
-    for (int i = 0; i < 600 && (n = query_n(first.port(), consumed)) < 5000; i++)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 3000 && (n = query_n(first.port(), consumed)) < 5000; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_GE(n, 5000) << slurp(dir.str("serve1.log"));
     ASSERT_LT(n, total_messages) << "consumed everything before the kill: make the test bigger";
     EXPECT_EQ(first.kill(SIGKILL), 128 + SIGKILL);
