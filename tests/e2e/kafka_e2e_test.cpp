@@ -10,8 +10,10 @@
 #include <chrono>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "formats/csv/csv_parser.hpp"
 #include "gen/bid_request_encoder.hpp"
 #include "serve_runner.hpp"
 
@@ -94,6 +96,13 @@ class TestRegistry {
   int port_ = 0;
   std::thread thread_;
 };
+
+// The rows of a query (CSV, without the header) through `advx sql`.
+std::string sql_value(const TempDir& dir, const std::string& db, const std::string& q) {
+  CommandResult r = run_advx({"sql", "--db", db, "--format", "csv", q}, dir.str());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out.substr(r.out.find('\n') + 1);
+}
 
 // The one number a `SELECT … AS n` answers through /v1/sql, or -1.
 long long query_n(int port, const std::string& sql) {
@@ -221,6 +230,109 @@ TEST(KafkaE2E, KilledMidStreamLosesNothingAndStoresNothingTwice) {
             std::to_string(clicks.size()) + "," + std::to_string(clicks.size()) + "\n");
   // Every click went through attribution (attributed or orphan), those of the replay included.
   EXPECT_EQ(count("SELECT count(*) FILTER (attribution IS NULL) FROM clicks"), "0\n");
+}
+
+// Equivalence: the same generated impressions and clicks/conversions through Kafka and through advx ingest
+// give the same tables and identical reports.
+TEST(KafkaE2E, SameDataAsIngestGivesIdenticalReports) {
+  TempDir dir;
+  ASSERT_EQ(run_advx({"gen", "--out", dir.str("data"), "--impressions", "6000", "--seed", "11", "--files",
+                      "1", "--duplicate-rate", "0", "--quiet"},
+                     dir.str())
+                .exit_code,
+            0);
+  ASSERT_EQ(run_advx({"ingest", "--db", dir.str("batch.duckdb"), "--dims", dir.str("data/dims"), "-q",
+                      dir.str("data/impressions"), dir.str("data/clicks_conversions")},
+                     dir.str())
+                .exit_code,
+            0);
+  MockKafka kafka;
+  kafka.create_topic("ad-impressions", 3);
+  kafka.create_topic("clicks-conversions", 3);
+  // One message per JSON line; CSV rows re-written in the consumer's column order, every field quoted.
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "data/impressions")) {
+    std::istringstream lines(slurp(e.path().string()));
+    int i = 0;
+    for (std::string line; std::getline(lines, line);) kafka.produce("ad-impressions", i++ % 3, line);
+  }
+  const std::vector<std::pair<std::string, std::vector<std::string>>> columns = {
+      {"event_id", {"event_id"}},
+      {"event_timestamp", {"event_timestamp", "timestamp", "event_time"}},
+      {"user_id", {"user_id"}},
+      {"ad_campaign_id", {"ad_campaign_id", "campaign_id"}},
+      {"ad_creative_id", {"ad_creative_id", "creative_id"}},
+      {"event_type", {"event_type"}},
+      {"conversion_type", {"conversion_type"}},
+      {"conversion_value", {"conversion_value"}},
+      {"currency", {"currency"}}};
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "data/clicks_conversions")) {
+    std::string error;
+    const auto rows = parse_csv_document(slurp(e.path().string()), &error);
+    ASSERT_TRUE(error.empty()) << error;
+    std::vector<int> index;  // header position of each consumer column, or -1
+    for (const auto& [name, aliases] : columns) {
+      int at = -1;
+      for (size_t c = 0; c < rows[0].size(); c++) {
+        std::string h = rows[0][c];
+        for (char& ch : h) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        for (const auto& a : aliases)
+          if (h == a) at = int(c);
+      }
+      index.push_back(at);
+    }
+    for (size_t r = 1; r < rows.size(); r++) {
+      std::string line;
+      for (size_t k = 0; k < index.size(); k++) {
+        if (k) line += ',';
+        if (index[k] < 0 || size_t(index[k]) >= rows[r].size()) continue;
+        std::string v = rows[r][size_t(index[k])];
+        if (v.find('\n') != std::string::npos) v.replace(v.find('\n'), 1, " ");
+        std::string q = "\"";
+        for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        line += q + "\"";
+      }
+      kafka.produce("clicks-conversions", int32_t(r % 3), line);
+    }
+  }
+  kafka.flush();
+  write_file(dir.path() / "advx.toml", "[kafka]\nenabled = true\nbrokers = \"" + kafka.bootstraps() +
+                                           "\"\nbid_requests_topic = \"\"\n");
+  ServeProcess serve({"--config", dir.str("advx.toml"), "--db", dir.str("kafka.duckdb"), "--dims",
+                      dir.str("data/dims"), "--http", "127.0.0.1:0"},
+                     dir.str("serve.log"));
+  ASSERT_TRUE(serve.started()) << slurp(dir.str("serve.log"));
+  const long long batch_read =
+      std::atoll(sql_value(dir, dir.str("batch.duckdb"),
+                           "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + "
+                           "(SELECT count(*) FROM conversions) + (SELECT count(*) FROM rejects)")
+                     .c_str());
+  const std::string stored_q =
+      "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + (SELECT count(*) FROM "
+      "conversions) + (SELECT count(*) FROM rejects) AS n";
+  long long n = 0;
+  for (int i = 0; i < 600 && (n = query_n(serve.port(), stored_q)) < batch_read; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(n, batch_read) << slurp(dir.str("serve.log"));
+  EXPECT_EQ(serve.kill(SIGTERM), 0);
+  for (const char* q :
+       {"SELECT count(*), sum(hash(event_key, campaign_id, event_time)) FROM impressions",
+        "SELECT attribution, count(*), sum(hash(event_key, attributed_impression_key)) FROM clicks GROUP BY "
+        "ALL "
+        "ORDER BY ALL",
+        "SELECT attribution, count(*), sum(hash(event_key, attributed_click_key, attributed_impression_key)) "
+        "FROM conversions GROUP BY ALL ORDER BY ALL",
+        "SELECT stream, reason, count(*) FROM rejects GROUP BY ALL ORDER BY ALL"})
+    EXPECT_EQ(sql_value(dir, dir.str("kafka.duckdb"), q), sql_value(dir, dir.str("batch.duckdb"), q)) << q;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"campaigns", "--by", "day"}, {"funnel", "--by", "campaign"}, {"latency"}}) {
+    auto report = [&](const std::string& db) {
+      std::vector<std::string> a = {"report"};
+      a.insert(a.end(), args.begin(), args.end());
+      a.insert(a.end(), {"--db", db, "--format", "csv"});
+      return run_advx(a, dir.str()).out;
+    };
+    EXPECT_EQ(report(dir.str("kafka.duckdb")), report(dir.str("batch.duckdb"))) << args[0];
+  }
 }
 
 }  // namespace
