@@ -149,9 +149,11 @@ int run_serve(const ServeArgs& a) {
       return query_store->query_read_only(sql);
     };
     hooks.ready = [&engine] { return engine.healthy(); };
-    hooks.metrics = [&engine, &kafka_for_metrics] {
+    hooks.metrics = [&engine, &kafka_for_metrics, &http] {
       MetricsSnapshot m;
       m.engine = engine.stats();
+      if (http)
+        for (const auto& c : http->request_counts()) m.http.push_back({c.endpoint, c.status, c.count});
       if (const KafkaConsumer* k = kafka_for_metrics.load())
         for (const PartitionLag& p : k->lag())
           m.kafka.push_back({p.topic, p.partition, p.next_offset, p.high_watermark});

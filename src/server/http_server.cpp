@@ -42,6 +42,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -457,6 +458,8 @@ struct HttpServer::Impl {
   std::atomic<int> port{0};
   bool started = false;
   bool stopped = false;
+  mutable std::mutex counts_mutex;
+  std::map<std::pair<std::string, int>, uint64_t> counts;  // (endpoint, status) -> requests
 
   void install();
   bool enabled(Endpoint e) const;
@@ -474,6 +477,12 @@ struct HttpServer::Impl {
 };
 
 void HttpServer::Impl::install() {
+  // cpp-httplib calls its logger once per answered request: that is where requests are counted.
+  server.set_logger([this](const Request& req, const Response& res) {
+    const Route* route = find_route(req.path);
+    std::lock_guard lock(counts_mutex);
+    counts[{route ? std::string(route->path) : "other", res.status}]++;
+  });
   server.set_read_timeout(std::max(options.read_timeout_seconds, 1));
   server.set_write_timeout(std::max(options.write_timeout_seconds, 1));
   server.set_keep_alive_timeout(std::max(options.keep_alive_timeout_seconds, 1));
@@ -987,6 +996,13 @@ bool HttpServer::start(std::string* error) {
 }
 
 int HttpServer::port() const { return impl_->port; }
+
+std::vector<HttpServer::RequestCount> HttpServer::request_counts() const {
+  std::lock_guard lock(impl_->counts_mutex);
+  std::vector<RequestCount> out;
+  for (const auto& [key, n] : impl_->counts) out.push_back({key.first, key.second, n});
+  return out;
+}
 
 void HttpServer::stop() {
   Impl& d = *impl_;

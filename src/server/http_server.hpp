@@ -71,6 +71,14 @@ class HttpServer {
   // 127.0.0.1:8080 (address in use)". A server starts once.
   bool start(std::string* error);
   int port() const;  // the bound port (0 before start)
+  // Requests answered so far, by endpoint (the route's path; "other" for unknown paths and unreadable
+  // requests) and status code: advx_http_requests_total of /metrics.
+  struct RequestCount {
+    std::string endpoint;
+    int status = 0;
+    uint64_t count = 0;
+  };
+  std::vector<RequestCount> request_counts() const;
   // Stops accepting, lets in-flight requests finish (an ingest request waits for its commit) and closes
   // idle keep-alive connections; returns when every connection thread has ended. Idempotent.
   void stop();

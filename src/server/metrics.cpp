@@ -108,6 +108,11 @@ std::string prometheus_text(const MetricsSnapshot& m) {
   header(out, "advx_last_commit_seconds", "gauge",
          "Duration of the last micro-batch, first record to commit.");
   sample(out, "advx_last_commit_seconds", "", e.last_commit_seconds);
+  header(out, "advx_http_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
+  for (const auto& h : m.http)
+    sample(out, "advx_http_requests_total",
+           "endpoint=\"" + label_value(h.endpoint) + "\",status=\"" + std::to_string(h.status) + "\"",
+           double(h.count));
   header(out, "advx_kafka_consumer_lag", "gauge",
          "Messages of a partition not read yet: its high watermark less the next offset to read.");
   for (const auto& k : m.kafka) {

@@ -19,6 +19,12 @@ struct MetricsSnapshot {
     int64_t high_watermark = -1;  // -1: not known yet
   };
   std::vector<KafkaLag> kafka;
+  struct HttpRequests {
+    std::string endpoint;
+    int status = 0;
+    uint64_t count = 0;
+  };
+  std::vector<HttpRequests> http;
 };
 
 // Every metric with HELP and TYPE lines, one sample per stream (and reason) even when zero, so that

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -825,6 +826,29 @@ TEST_F(HttpServerTest, WithoutATokenIngestIsOpen) {
   const auto seen = engine.seen();
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[2].body, R"j({"user_id":"u2","ip":"127.0.0.1"})j");
+}
+
+// advx_http_requests_total: every answered request, by route and status.
+TEST_F(HttpServerTest, RequestsAreCountedByEndpointAndStatus) {
+  start();
+  EXPECT_EQ(client->post("/v1/impressions", "{}").status, 200);
+  EXPECT_EQ(client->post("/v1/impressions", "{}").status, 200);
+  EXPECT_EQ(client->post("/v1/impressions", "").status, 400);
+  EXPECT_EQ(client->get("/nope").status, 404);
+  EXPECT_EQ(client->get("/healthz").status, 200);
+  // cpp-httplib counts a request (its logger) just after writing the answer: wait for the last one.
+  std::map<std::pair<std::string, int>, uint64_t> got;
+  for (int i = 0; i < 200; i++) {
+    got.clear();
+    uint64_t total = 0;
+    for (const auto& c : server->request_counts()) total += got[{c.endpoint, c.status}] = c.count;
+    if (total == 5) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(got, (std::map<std::pair<std::string, int>, uint64_t>{{{"/healthz", 200}, 1},
+                                                                  {{"/v1/impressions", 200}, 2},
+                                                                  {{"/v1/impressions", 400}, 1},
+                                                                  {{"other", 404}, 1}}));
 }
 
 TEST_F(HttpServerTest, AnUnknownPathIs404) {

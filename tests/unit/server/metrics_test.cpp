@@ -23,6 +23,8 @@ TEST(Metrics, SamplesOfASnapshot) {
   m.engine.commits = 7;
   m.kafka.push_back({"ad-impressions", 2, 40, 100});
   m.kafka.push_back({"ad-impressions", 1, -1, 100});  // position not known yet: no sample
+  m.http.push_back({"/v1/impressions", 200, 12});
+  m.http.push_back({"other", 404, 1});
   const std::string text = prometheus_text(m);
   for (const char* line : {
            "advx_up 1\n",
@@ -38,6 +40,8 @@ TEST(Metrics, SamplesOfASnapshot) {
            "advx_queue_bytes 4096\n",
            "advx_commits_total 7\n",
            "advx_kafka_consumer_lag{topic=\"ad-impressions\",partition=\"2\"} 60\n",
+           "advx_http_requests_total{endpoint=\"/v1/impressions\",status=\"200\"} 12\n",
+           "advx_http_requests_total{endpoint=\"other\",status=\"404\"} 1\n",
            "# TYPE advx_events_read_total counter\n",
            "# TYPE advx_queue_bytes gauge\n",
        }) {
@@ -57,7 +61,7 @@ TEST(Metrics, SamplesOfASnapshot) {
     EXPECT_TRUE(std::regex_match(line, sample_line)) << line;
     ++samples;
   }
-  EXPECT_EQ(samples, 1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 1);
+  EXPECT_EQ(samples, 1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 2 + 1);
 }
 
 }  // namespace
