@@ -187,12 +187,7 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
                      dir.str())
                 .exit_code,
             0);
-  std::vector<std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(dir.path() / "data"))
-    if (e.is_regular_file() && e.path().filename().string()[0] != '_' &&
-        e.path().parent_path().filename() != "dims")
-      files.push_back(e.path().string());
-  std::sort(files.begin(), files.end());
+  const std::vector<std::string> files = generated_files(dir.path() / "data");
   ASSERT_EQ(files.size(), 9u);
   auto ingest_each = [&](const std::string& db, const std::vector<std::string>& order) {
     for (const auto& f : order) {
@@ -267,11 +262,7 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
       "seconds_from_touch)) "
       "        FROM conversions), "
       "       (SELECT count(*) FILTER (won) FROM bid_requests)";
-  auto result = [&](const std::string& db) {
-    CommandResult r = run_advx({"sql", "--db", dir.str(db), "--format", "csv", q}, dir.str());
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out;
-  };
+  auto result = [&](const std::string& db) { return sql_rows(dir.str(db), q, dir.str()); };
   const std::string one = result("one.duckdb");
   EXPECT_NE(one.find(" "), std::string::npos);
   for (const auto& db : dbs) EXPECT_EQ(result(db), one) << db;
@@ -304,22 +295,17 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
     LEFT JOIN v ON v.hour = k.hour AND v.campaign_id = k.campaign_id
     LEFT JOIN w ON w.hour = k.hour AND w.campaign_id IS NOT DISTINCT FROM k.campaign_id
     ORDER BY k.hour, k.campaign_id NULLS LAST)sql";
+  // Rows without the header: the column names differ.
   auto rows = [&](const std::string& db, const std::string& sql) {
-    CommandResult r = run_advx({"sql", "--db", dir.str(db), "--format", "csv", sql}, dir.str());
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out.substr(r.out.find('\n') + 1);  // without the header: the column names differ
+    return sql_rows(dir.str(db), sql, dir.str());
   };
   const std::string expected = rows("one.duckdb", from_raw);
   EXPECT_GT(std::count(expected.begin(), expected.end(), '\n'), 20);
   for (const auto& db : dbs) EXPECT_EQ(rows(db, rollup), expected) << db;
 
   // And the reports, from the rollup and from the raw tables alike.
-  auto report = [&](const std::string& db, std::vector<std::string> args) {
-    args.insert(args.begin(), "report");
-    args.insert(args.end(), {"--db", dir.str(db), "--format", "csv"});
-    CommandResult r = run_advx(args, dir.str());
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out;
+  auto report = [&](const std::string& db, const std::vector<std::string>& args) {
+    return report_csv(dir.str(db), args, dir.str());
   };
   const std::vector<std::vector<std::string>> reports = {
       {"campaigns", "--by", "day"},

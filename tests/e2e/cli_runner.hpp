@@ -1,7 +1,9 @@
 // Runs the advx binary as a user would and captures what it prints.
 #pragma once
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -84,6 +86,35 @@ inline CommandResult run_advx(const std::vector<std::string>& args, const std::s
 
 inline CommandResult run_advx(std::initializer_list<std::string> args, const std::string& scratch) {
   return run_advx(std::vector<std::string>(args), scratch);
+}
+
+// The rows `advx sql --format csv` gives for `query` on `db`, without the header line.
+inline std::string sql_rows(const std::string& db, const std::string& query, const std::string& scratch) {
+  CommandResult r = run_advx({"sql", "--db", db, "--format", "csv", query}, scratch);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out.substr(r.out.find('\n') + 1);
+}
+
+// What `advx report ARGS --db DB --format csv` prints.
+inline std::string report_csv(const std::string& db, std::vector<std::string> args,
+                              const std::string& scratch) {
+  args.insert(args.begin(), "report");
+  args.insert(args.end(), {"--db", db, "--format", "csv"});
+  CommandResult r = run_advx(args, scratch);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+// The data files `advx gen` wrote under `dir` (not dims/, not _manifest.json), sorted: the order advx ingest
+// reads them in.
+inline std::vector<std::string> generated_files(const std::filesystem::path& dir) {
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename().string()[0] != '_' &&
+        e.path().parent_path().filename() != "dims")
+      files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 }  // namespace advx::test

@@ -97,13 +97,6 @@ class TestRegistry {
   std::thread thread_;
 };
 
-// The rows of a query (CSV, without the header) through `advx sql`.
-std::string sql_value(const TempDir& dir, const std::string& db, const std::string& q) {
-  CommandResult r = run_advx({"sql", "--db", db, "--format", "csv", q}, dir.str());
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return r.out.substr(r.out.find('\n') + 1);
-}
-
 // The one number a `SELECT … AS n` answers through /v1/sql, or -1.
 long long query_n(int port, const std::string& sql) {
   HttpAnswer a = http_request("POST", "http://127.0.0.1:" + std::to_string(port) + "/v1/sql", sql);
@@ -212,11 +205,7 @@ TEST(KafkaE2E, KilledMidStreamLosesNothingAndStoresNothingTwice) {
   ASSERT_EQ(n, total_messages) << slurp(dir.str("serve2.log"));
   EXPECT_EQ(second.kill(SIGTERM), 0) << slurp(dir.str("serve2.log"));
 
-  auto count = [&](const std::string& q) {
-    CommandResult r = run_advx({"sql", "--db", dir.str("k.duckdb"), "--format", "csv", q}, dir.str());
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out.substr(r.out.find('\n') + 1);
-  };
+  auto count = [&](const std::string& q) { return sql_rows(dir.str("k.duckdb"), q, dir.str()); };
   EXPECT_EQ(count("SELECT count(*), count(DISTINCT event_key) FROM impressions"),
             std::to_string(ids.size()) + "," + std::to_string(ids.size()) + "\n");
   EXPECT_EQ(count("SELECT stream, reason, count(*), count(DISTINCT source || source_record) FROM rejects "
@@ -302,9 +291,10 @@ TEST(KafkaE2E, SameDataAsIngestGivesIdenticalReports) {
                      dir.str("serve.log"));
   ASSERT_TRUE(serve.started()) << slurp(dir.str("serve.log"));
   const long long batch_read =
-      std::atoll(sql_value(dir, dir.str("batch.duckdb"),
-                           "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + "
-                           "(SELECT count(*) FROM conversions) + (SELECT count(*) FROM rejects)")
+      std::atoll(sql_rows(dir.str("batch.duckdb"),
+                          "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + "
+                          "(SELECT count(*) FROM conversions) + (SELECT count(*) FROM rejects)",
+                          dir.str())
                      .c_str());
   const std::string stored_q =
       "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + (SELECT count(*) FROM "
@@ -322,16 +312,14 @@ TEST(KafkaE2E, SameDataAsIngestGivesIdenticalReports) {
         "SELECT attribution, count(*), sum(hash(event_key, attributed_click_key, attributed_impression_key)) "
         "FROM conversions GROUP BY ALL ORDER BY ALL",
         "SELECT stream, reason, count(*) FROM rejects GROUP BY ALL ORDER BY ALL"})
-    EXPECT_EQ(sql_value(dir, dir.str("kafka.duckdb"), q), sql_value(dir, dir.str("batch.duckdb"), q)) << q;
+    EXPECT_EQ(sql_rows(dir.str("kafka.duckdb"), q, dir.str()),
+              sql_rows(dir.str("batch.duckdb"), q, dir.str()))
+        << q;
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"campaigns", "--by", "day"}, {"funnel", "--by", "campaign"}, {"latency"}}) {
-    auto report = [&](const std::string& db) {
-      std::vector<std::string> a = {"report"};
-      a.insert(a.end(), args.begin(), args.end());
-      a.insert(a.end(), {"--db", db, "--format", "csv"});
-      return run_advx(a, dir.str()).out;
-    };
-    EXPECT_EQ(report(dir.str("kafka.duckdb")), report(dir.str("batch.duckdb"))) << args[0];
+    EXPECT_EQ(report_csv(dir.str("kafka.duckdb"), args, dir.str()),
+              report_csv(dir.str("batch.duckdb"), args, dir.str()))
+        << args[0];
   }
 }
 

@@ -51,12 +51,6 @@ std::vector<std::string> pieces(const std::string& text, bool csv, size_t lines)
   return out;
 }
 
-std::string sql(const std::string& db, const std::string& q, const std::string& scratch) {
-  CommandResult r = run_advx({"sql", "--db", db, "--format", "csv", q}, scratch);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return r.out;
-}
-
 TEST(ServeE2E, HttpCollectorEqualsIngest) {
   TempDir dir;
   ASSERT_EQ(run_advx({"gen", "--out", dir.str("data"), "--impressions", "20000", "--seed", "5", "--files",
@@ -80,12 +74,7 @@ TEST(ServeE2E, HttpCollectorEqualsIngest) {
 
   // The files in the order advx ingest reads them (sorted paths), so that "the first copy is kept" picks
   // the same copies.
-  std::vector<std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(dir.path() / "data"))
-    if (e.is_regular_file() && e.path().filename().string()[0] != '_' &&
-        e.path().parent_path().filename() != "dims")
-      files.push_back(e.path().string());
-  std::sort(files.begin(), files.end());
+  const std::vector<std::string> files = generated_files(dir.path() / "data");
   std::map<std::string, std::map<std::string, long long>> got;  // endpoint -> counter -> sum
   int requests = 0;
   for (const auto& f : files) {
@@ -148,20 +137,15 @@ TEST(ServeE2E, HttpCollectorEqualsIngest) {
         std::string("SELECT attribution, count(*), sum(hash(event_key, attributed_click_key, "
                     "attributed_impression_key)) FROM conversions GROUP BY ALL ORDER BY ALL"),
         std::string("SELECT * FROM campaign_hourly ORDER BY hour, campaign_id")}) {
-    EXPECT_EQ(sql(dir.str("serve.duckdb"), query, dir.str()), sql(dir.str("batch.duckdb"), query, dir.str()))
+    EXPECT_EQ(sql_rows(dir.str("serve.duckdb"), query, dir.str()),
+              sql_rows(dir.str("batch.duckdb"), query, dir.str()))
         << query;
   }
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"campaigns", "--by", "day"}, {"campaigns", "--by", "site"}, {"funnel"}, {"latency"}}) {
-    auto report = [&](const std::string& db) {
-      std::vector<std::string> a = {"report"};
-      a.insert(a.end(), args.begin(), args.end());
-      a.insert(a.end(), {"--db", db, "--format", "csv"});
-      CommandResult r = run_advx(a, dir.str());
-      EXPECT_EQ(r.exit_code, 0) << r.err;
-      return r.out;
-    };
-    EXPECT_EQ(report(dir.str("serve.duckdb")), report(dir.str("batch.duckdb"))) << args[0];
+    EXPECT_EQ(report_csv(dir.str("serve.duckdb"), args, dir.str()),
+              report_csv(dir.str("batch.duckdb"), args, dir.str()))
+        << args[0];
   }
 }
 

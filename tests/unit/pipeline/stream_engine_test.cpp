@@ -4,7 +4,6 @@
 #include "pipeline/stream_engine.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -13,29 +12,10 @@
 #include <string>
 #include <thread>
 
+#include "../sinks/store_test_util.hpp"  // TempDb
+
 namespace advx {
 namespace {
-
-class TempDb {
- public:
-  TempDb() {
-    static std::atomic<int> counter{0};
-    path_ = (std::filesystem::temp_directory_path() /
-             ("advx_engine_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".duckdb"))
-                .string();
-    remove();
-  }
-  ~TempDb() { remove(); }
-  const std::string& path() const { return path_; }
-
- private:
-  void remove() {
-    std::error_code ec;
-    std::filesystem::remove(path_, ec);
-    std::filesystem::remove(path_ + ".wal", ec);
-  }
-  std::string path_;
-};
 
 Dimensions test_dims() {
   Dimensions d;
@@ -96,7 +76,7 @@ class Engine : public ::testing::Test {
     return out;
   }
 
-  TempDb db;
+  test::TempDb db;
   StreamEngineOptions options;
   std::unique_ptr<DuckDbStore> store;
   std::unique_ptr<StreamEngine> engine;
