@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "cli/app.hpp"
 #include "gen/generator.hpp"
@@ -16,6 +17,7 @@ struct GenArgs {
   gen::GenOptions o;
   int64_t impressions = 100000;
   std::string codec = "snappy";
+  std::vector<std::string> incidents;
   bool quiet = false;
 };
 
@@ -90,7 +92,29 @@ void add_gen_command(CLI::App& app, int& result) {
   sub->add_option("--schema", o.schema_path,
                   "Avro writer schema (default: embedded schemas/bid_request.avsc)")
       ->check(CLI::ExistingFile);
+  sub->add_option(
+         "--incident", args->incidents,
+         "Inject an incident for the data-quality monitor to catch (repeatable); KIND and keys:\n"
+         "silent,stream=S: S delivers nothing that arrives in the window\n"
+         "delay,stream=S[,lag=20m][,share=0.5]: that share of S's events of the window arrive lag "
+         "late\n"
+         "ctr_spike[,campaign=ID][,factor=10]: the campaign (default: the first) gets factor x its "
+         "clicks, attributed\n"
+         "orphan_clicks[,share=0.3]: that share of the window's clicks come from users without "
+         "impressions\n"
+         "malformed,stream=S[,share=0.5]: that share of S's records of the window are undecodable\n"
+         "S: impressions, clicks_conversions or bid_requests. START: HH:MM on the first day (UTC) or "
+         "an ISO-8601 time; DURATION: 90s, 30m, 2h, 1h30m")
+      ->type_name("KIND@START/DURATION[,KEY=VALUE...]")
+      ->allow_extra_args(false);
   sub->add_flag("--quiet", args->quiet, "No summary line");
+  sub->footer(
+      "Incidents draw from random streams of their own: the streams an incident does not touch come out byte "
+      "for byte as without it. _manifest.json lists each incident with its window and the records it "
+      "dropped, "
+      "delayed, added or corrupted; its counts stay exactly what advx ingest reports.\n"
+      "Example: advx gen --out day --impressions 200000 --incident silent@10:00/30m,stream=impressions "
+      "--incident ctr_spike@14:00/2h,campaign=1003,factor=10");
 
   sub->callback([args, &result] {
     auto& o = args->o;
@@ -105,6 +129,22 @@ void add_gen_command(CLI::App& app, int& result) {
       std::fprintf(stderr, "advx gen: --start: not an ISO-8601 time: %s\n", o.start_text.c_str());
       result = kExitUsage;
       return;
+    }
+    if (args->incidents.size() > 64) {
+      std::fprintf(stderr, "advx gen: --incident: at most 64\n");
+      result = kExitUsage;
+      return;
+    }
+    o.incidents.clear();
+    for (const std::string& text : args->incidents) {
+      gen::Incident incident;
+      std::string error;
+      if (!gen::parse_incident(text, o.start_ms, o.days, o.campaigns, incident, error)) {
+        std::fprintf(stderr, "advx gen: --incident %s: %s\n", text.c_str(), error.c_str());
+        result = kExitUsage;
+        return;
+      }
+      o.incidents.push_back(std::move(incident));
     }
     std::string why;
     if (!writable_dir(o.out_dir, why)) {

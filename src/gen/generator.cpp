@@ -1,6 +1,7 @@
 #include "gen/generator.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -203,6 +204,7 @@ constexpr std::string_view kFormats[] = {"banner", "banner", "banner", "native",
 constexpr std::string_view kNameA[] = {"Black Friday", "Holiday",     "Winter Sale",     "Back to School",
                                        "Launch",       "Retargeting", "Brand Awareness", "App Install"};
 constexpr std::string_view kNameB[] = {"Mobile", "Desktop", "EMEA", "US", "CTV", "Prospecting"};
+constexpr int64_t kFirstCampaignId = 1001;  // campaigns are numbered from here
 
 // ---- model ------------------------------------------------------------------------------------------------
 
@@ -226,7 +228,19 @@ struct UserInfo {
   bool numeric_id;
 };
 
-enum class BidFlag : uint8_t { none = 0, bot = 1, future = 2, site = 4, conflict = 8, won = 16 };
+// dropped and corrupt come from incidents: a dropped request is not written (it only keeps its place in the
+// stream, so that both threads agree on which re-delivered copies fall in a silent window); a corrupt one is
+// written truncated, alone in its block, so that exactly one record is unreadable.
+enum class BidFlag : uint8_t {
+  none = 0,
+  bot = 1,
+  future = 2,
+  site = 4,
+  conflict = 8,
+  won = 16,
+  dropped = 32,
+  corrupt = 64
+};
 
 struct BidReq {
   int64_t ts_ms;
@@ -249,7 +263,21 @@ struct CsvEvent {
   uint16_t campaign;
   uint8_t is_click, conv_type, defect, ts_fmt, style;
   bool has_id;
+  uint8_t inc;     // CsvIncident bits; 0 without incidents
+  uint8_t inc_ix;  // the incident that made an extra or orphan click
 };
+
+enum CsvIncident : uint8_t {
+  kIncExtra = 1,    // an extra click of a CTR spike (its fields come from the incident's random stream)
+  kIncOrphan = 2,   // a click moved to a user without impressions
+  kIncDelayed = 4,  // arrival moved later by a delay incident
+  kIncDropped = 8,  // not written: its arrival falls in a silent window
+  kIncWasOk = 16,   // made malformed by an incident; would have been stored
+};
+
+// Sequence numbers of incident-made events: above every generated one, below 2^48 (event ids are a 48-bit
+// bijection of the sequence number), so their ids are new and the generated events keep theirs.
+constexpr uint64_t kIncidentSeqBase = 1ULL << 47;
 
 enum CsvDefect : uint8_t { kCsvOk, kCsvMalformed, kCsvMissingUser, kCsvBadTs, kCsvFuture, kCsvNegative };
 
@@ -325,6 +353,7 @@ class Generator {
     salt_ = mix64(o.seed ^ 0x5eed5a17ULL);
     int w = 0;
     for (const auto& c : kCountries) country_cum_.push_back(w += c.weight);
+    setup_incidents();
   }
 
   GenResult run();
@@ -391,6 +420,34 @@ class Generator {
                         uint64_t auction_seq, bool has_auction, int64_t price_milli);
   void write_csv();
 
+  // ---- incidents (GenOptions::incidents). Each draws from its own random stream, so the generated traffic
+  // stays what it is without them: an incident only drops, moves, corrupts or adds records. Without
+  // incidents none of this runs.
+  struct ActiveIncident {
+    Incident def;
+    Rng rng;
+    uint32_t campaign = 0;  // ctr_spike: index into campaigns_
+  };
+  void setup_incidents();
+  // The first incident of `kind` on `stream` whose window holds `t`, or -1.
+  int incident_at(IncidentKind kind, GenStream stream, int64_t t) const {
+    for (size_t k = 0; k < inc_.size(); ++k) {
+      const Incident& d = inc_[k].def;
+      if (d.kind == kind && d.stream == stream && t >= d.start_ms && t < d.end_ms) return int(k);
+    }
+    return -1;
+  }
+  bool chance(int k, double p) { return inc_[size_t(k)].rng.chance(p); }
+  IncidentCounts& counts(int k) { return res_.incidents[size_t(k)]; }
+  // The impression index after which a record arriving at `arrival` is written: the first whose scheduled
+  // time is at or after it.
+  uint64_t release_index(int64_t arrival) const {
+    const int64_t d = std::max<int64_t>(0, arrival - o_.start_ms);
+    return uint64_t((__int128(d) * __int128(n_) + span_ms_ - 1) / span_ms_);
+  }
+  void add_spike_clicks(int64_t ts, uint32_t user, uint32_t camp, uint32_t creative);
+  void apply_csv_incidents();
+
   const GenOptions& o_;
   Rng rng_;
   uint64_t n_ = 0;
@@ -412,7 +469,107 @@ class Generator {
   std::unique_ptr<BidRequestEncoder> encoder_;
   std::string avro_error_;
   std::string scratch_[4];  // the Avro thread's reusable buffers
+
+  std::vector<ActiveIncident> inc_;
+  bool imp_inc_ = false, bid_inc_ = false, csv_inc_ = false, spike_ = false;
+  uint32_t next_fresh_user_ = 0;  // orphan clicks: users above the pool, who never see an impression
+  uint64_t next_incident_seq_ = kIncidentSeqBase;
 };
+
+void Generator::setup_incidents() {
+  res_.incidents.resize(o_.incidents.size());
+  for (size_t k = 0; k < o_.incidents.size(); ++k) {
+    const Incident& d = o_.incidents[k];
+    std::string why;
+    if (!validate_incident(d, o_.start_ms, o_.days, o_.campaigns, why))
+      throw std::runtime_error("incident " + d.spec + ": " + why);
+    ActiveIncident a{d, Rng(mix64(o_.seed ^ 0x1ac1de47ULL) + uint64_t(k) * 0x9e3779b97f4a7c15ULL), 0};
+    if (d.kind == IncidentKind::ctr_spike) {
+      a.campaign = uint32_t(d.campaign_id == 0 ? 0 : d.campaign_id - kFirstCampaignId);
+      spike_ = true;
+    }
+    const GenStream st = d.kind == IncidentKind::ctr_spike || d.kind == IncidentKind::orphan_clicks
+                             ? GenStream::clicks_conversions
+                             : d.stream;
+    a.def.stream = st;
+    (st == GenStream::impressions ? imp_inc_ : st == GenStream::bid_requests ? bid_inc_ : csv_inc_) = true;
+    inc_.push_back(std::move(a));
+  }
+  next_fresh_user_ = uint32_t(std::min<uint64_t>(user_pool_, uint64_t(UINT32_MAX) - (uint64_t(1) << 28)));
+}
+
+// CTR spike: extra clicks on a stored impression of the campaign, a few seconds after it, by the same user
+// on the same creative, so that attribution finds the impression (click fraud, not orphans).
+void Generator::add_spike_clicks(int64_t ts, uint32_t user, uint32_t camp, uint32_t creative) {
+  for (size_t k = 0; k < inc_.size(); ++k) {
+    ActiveIncident& a = inc_[k];
+    if (a.def.kind != IncidentKind::ctr_spike || a.campaign != camp || ts < a.def.start_ms ||
+        ts >= a.def.end_ms)
+      continue;
+    const double extra = (a.def.factor - 1.0) * campaigns_[camp].ctr;
+    int n = int(extra);
+    if (a.rng.chance(extra - double(n))) ++n;
+    for (int c = 0; c < n; ++c) {
+      CsvEvent e{};
+      e.event_ms = ts + a.rng.range(kSecond, 10 * kSecond);
+      e.arrival_ms = e.event_ms + int64_t(a.rng.below(3 * kSecond));
+      e.user = user;
+      e.campaign = uint16_t(camp);
+      e.creative = int32_t(creative);
+      e.is_click = 1;
+      e.seq = next_incident_seq_++;
+      e.has_id = true;
+      e.ts_fmt = uint8_t(a.rng.below(10));
+      e.style = uint8_t(a.rng.below(256));
+      e.inc = kIncExtra;
+      e.inc_ix = uint8_t(k);
+      csv_.push_back(e);
+    }
+  }
+}
+
+// Incidents on clicks and conversions, once arrival times are known and before the arrival sort: orphan
+// clicks (by event time), then delays (by event time), then silence and corruption (by the final arrival).
+void Generator::apply_csv_incidents() {
+  auto& cc = res_.clicks_conversions;
+  for (CsvEvent& e : csv_) {
+    const int64_t was_lag = e.arrival_ms - e.event_ms;  // >= 1 h: injected late; >= 20 s: out of order
+    auto uncount_late = [&] {
+      if (e.defect != kCsvOk || (e.inc & kIncExtra)) return;
+      if (was_lag >= kHour)
+        --cc.late;
+      else if (was_lag >= 20 * kSecond)
+        --cc.out_of_order;
+    };
+    if (e.is_click && !(e.inc & kIncExtra)) {
+      const int k = incident_at(IncidentKind::orphan_clicks, GenStream::clicks_conversions, e.event_ms);
+      if (k >= 0 && chance(k, inc_[size_t(k)].def.share)) {
+        e.user = next_fresh_user_++;
+        e.inc |= kIncOrphan;
+        e.inc_ix = uint8_t(k);
+      }
+    }
+    const int d = incident_at(IncidentKind::delay, GenStream::clicks_conversions, e.event_ms);
+    if (d >= 0 && chance(d, inc_[size_t(d)].def.share)) {
+      e.arrival_ms += inc_[size_t(d)].def.lag_ms;
+      e.inc |= kIncDelayed;
+    }
+    const int s = incident_at(IncidentKind::silent, GenStream::clicks_conversions, e.arrival_ms);
+    if (s >= 0) {
+      e.inc |= kIncDropped;
+      ++counts(s).dropped;
+      uncount_late();
+      continue;
+    }
+    const int m = incident_at(IncidentKind::malformed, GenStream::clicks_conversions, e.arrival_ms);
+    if (m >= 0 && chance(m, inc_[size_t(m)].def.share) && e.defect != kCsvMalformed) {
+      ++counts(m).malformed;
+      uncount_late();
+      if (e.defect == kCsvOk) e.inc |= kIncWasOk;
+      e.defect = kCsvMalformed;
+    }
+  }
+}
 
 void Generator::make_dims() {
   Rng r(o_.seed ^ 0xd1d5ULL);
@@ -420,7 +577,7 @@ void Generator::make_dims() {
   double cum = 0;
   for (int c = 0; c < c_count; ++c) {
     Campaign cp;
-    cp.id = 1001 + c;
+    cp.id = kFirstCampaignId + c;
     cp.advertiser = 501 + c / 3;
     cp.win_rate = r.range_d(0.30, 0.50);
     cp.ctr = r.range_d(0.005, 0.03);
@@ -603,9 +760,20 @@ void Generator::avro_thread_main() {
     while (queue_.pop(chunk)) {
       for (const BidReq& b : chunk) {
         if (b.file != cur_file) open(b.file);
-        Rng r(b.rseed);
-        encode_bid(b, datum, r, 0);
-        w->append(datum);
+        const bool dropped = b.flags & uint8_t(BidFlag::dropped);
+        if (!dropped) {
+          Rng r(b.rseed);
+          encode_bid(b, datum, r, 0);
+          if (b.flags & uint8_t(BidFlag::corrupt)) {
+            // Truncated, alone in its block: the decoder runs out of bytes in this record and no other.
+            datum.resize(datum.size() / 2);
+            w->flush();
+            w->append(datum);
+            w->flush();
+          } else {
+            w->append(datum);
+          }
+        }
         ++pos;
         if (b.dup_delay > 0) {
           if (b.flags & uint8_t(BidFlag::conflict)) {
@@ -617,7 +785,7 @@ void Generator::avro_thread_main() {
           }
         }
         while (!pending.empty() && pending.top().at <= pos) {
-          w->append(pending.top().datum);
+          if (!dropped) w->append(pending.top().datum);  // copies due while the source is silent are lost
           pending.pop();
         }
       }
@@ -837,9 +1005,12 @@ GenResult Generator::run() {
   const int64_t step = std::max<int64_t>(1, span_ms_ / int64_t(std::max<uint64_t>(n_, 1)));
   std::vector<bool> seen_user(user_pool_, false);
   std::unordered_set<uint64_t> fp_keys;  // (user, second) of impressions without an id
+  // Lines written later than their turn: re-delivered copies, and originals held back by a delay incident.
+  enum PendingKind : uint8_t { kCopy, kConflictCopy, kDelayed };
   struct Pending {
     uint64_t at, order;
     std::string line;
+    uint8_t kind = kCopy;
     bool operator>(const Pending& o) const { return at != o.at ? at > o.at : order > o.order; }
   };
   std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending;
@@ -852,11 +1023,104 @@ GenResult Generator::run() {
   int cur_file = -1;
   uint64_t bid_pos = 0;
   std::vector<uint64_t> bid_dup_targets;  // only for counting: copies are written by the Avro thread
+  int64_t arrival = o_.start_ms;          // when the current impression's records arrive: its scheduled time
+
+  auto push_bid = [&](const BidReq& b) {
+    chunk.push_back(b);
+    if (chunk.size() >= (1 << 16)) {
+      queue_.push(std::move(chunk));
+      chunk = {};
+      chunk.reserve(1 << 16);
+    }
+  };
+
+  // Bid requests with incidents: the same decisions and draws of rng_ as below, plus the incidents' fate.
+  // Delayed requests wait in `held` for the impression index they arrive at; the Avro thread writes the
+  // re-delivered copies, so a heap of their positions here tells which of them fall at a dropped request.
+  struct Held {
+    uint64_t at, order;
+    BidReq b;
+    int drop;
+    bool operator>(const Held& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
+  std::priority_queue<Held, std::vector<Held>, std::greater<>> held;
+  struct CopyAt {
+    uint64_t at;
+    bool conflict;
+    bool operator>(const CopyAt& o) const { return at > o.at; }
+  };
+  std::priority_queue<CopyAt, std::vector<CopyAt>, std::greater<>> bid_copies;
+  uint64_t emit_pos = 0;
+  uint8_t emit_file = 0;
+  auto emit_bid = [&](BidReq b, int drop) {
+    b.file = std::max(b.file, emit_file);  // a held request goes to the file being written
+    emit_file = b.file;
+    ++emit_pos;
+    if (b.dup_delay > 0)
+      bid_copies.push({emit_pos + b.dup_delay, (b.flags & uint8_t(BidFlag::conflict)) != 0});
+    while (!bid_copies.empty() && bid_copies.top().at <= emit_pos) {
+      if (drop >= 0) {  // the Avro thread drops the copies due at a dropped request
+        --bid.read;
+        --bid.duplicates;
+        if (bid_copies.top().conflict) --bid.duplicate_conflicts;
+        ++counts(drop).dropped;
+      }
+      bid_copies.pop();
+    }
+    push_bid(b);
+  };
+  auto add_bid_incident = [&](BidReq b, bool stored_ok) {
+    int64_t final_arrival = arrival;
+    const int d = incident_at(IncidentKind::delay, GenStream::bid_requests, b.ts_ms);
+    const bool delayed = d >= 0 && chance(d, inc_[size_t(d)].def.share);
+    if (delayed) final_arrival += inc_[size_t(d)].def.lag_ms;
+    const int drop = incident_at(IncidentKind::silent, GenStream::bid_requests, final_arrival);
+    const int m =
+        drop >= 0 ? -1 : incident_at(IncidentKind::malformed, GenStream::bid_requests, final_arrival);
+    const bool corrupt = m >= 0 && chance(m, inc_[size_t(m)].def.share);
+    const bool ok = !(b.flags & (uint8_t(BidFlag::bot) | uint8_t(BidFlag::future)));
+    bool dup = false, conflict = false;
+    uint32_t dup_delay = 0;
+    if (ok && stored_ok && rng_.chance(o_.duplicate_rate)) {
+      dup = true;
+      dup_delay = uint32_t(rng_.range(1, 5000));
+      conflict = rng_.chance(0.1);
+    }
+    if (drop >= 0) {
+      b.flags |= uint8_t(BidFlag::dropped);
+      ++counts(drop).dropped;
+    } else {
+      ++bid.read;
+      if (delayed) ++counts(d).delayed;
+      if (corrupt) {
+        b.flags |= uint8_t(BidFlag::corrupt);
+        ++bid.by_reason[size_t(Reason::malformed_avro)];
+        ++counts(m).malformed;
+      } else if (b.flags & uint8_t(BidFlag::bot)) {
+        ++bid.by_reason[size_t(Reason::bot_user_agent)];
+      } else if (b.flags & uint8_t(BidFlag::future)) {
+        ++bid.by_reason[size_t(Reason::future_timestamp)];
+      } else {
+        ++bid.stored;
+        if (dup) {
+          b.dup_delay = dup_delay;
+          if (conflict) b.flags |= uint8_t(BidFlag::conflict), ++bid.duplicate_conflicts;
+          ++bid.duplicates;
+          ++bid.read;
+        }
+      }
+    }
+    if (delayed)
+      held.push({release_index(final_arrival), b.seq, b, drop});
+    else
+      emit_bid(b, drop);
+  };
 
   auto add_bid = [&](BidReq b, bool stored_ok) {
     b.seq = bid_seq++;
     b.rseed = rng_.next();
     ++res_.funnel_bid_requests;
+    if (bid_inc_) return add_bid_incident(b, stored_ok);
     ++bid.read;
     ++bid_pos;
     if (b.flags & uint8_t(BidFlag::bot)) {
@@ -872,12 +1136,7 @@ GenResult Generator::run() {
         ++bid.read;
       }
     }
-    chunk.push_back(b);
-    if (chunk.size() >= (1 << 16)) {
-      queue_.push(std::move(chunk));
-      chunk = {};
-      chunk.reserve(1 << 16);
-    }
+    push_bid(b);
   };
 
   for (uint64_t i = 0; i < n_; ++i) {
@@ -888,7 +1147,12 @@ GenResult Generator::run() {
       cur_file = file;
       ++imp.files;
     }
+    while (!held.empty() && held.top().at < i) {  // after every request of the impression they wait for
+      emit_bid(held.top().b, held.top().drop);
+      held.pop();
+    }
     int64_t ts = o_.start_ms + int64_t(i) * span_ms_ / int64_t(n_) + int64_t(rng_.below(uint64_t(step)));
+    arrival = ts;
     const uint32_t camp = draw_campaign();
     const Campaign& cp = campaigns_[camp];
     uint32_t creative = cp.creatives[rng_.below(cp.creatives.size())];
@@ -931,7 +1195,7 @@ GenResult Generator::run() {
       unknown = true;
     }
     const bool good = defect == kImpOk && !bot;
-    bool late = false;
+    bool late = false, shifted = false;
     if (good && rng_.chance(o_.late_rate)) {
       late = true;
       ts -= rng_.range(kHour, 6 * kHour);
@@ -939,6 +1203,7 @@ GenResult Generator::run() {
     } else if (good && rng_.chance(o_.out_of_order_rate)) {
       ts += rng_.chance(0.5) ? rng_.range(5 * kSecond, 3 * kMinute) : -rng_.range(5 * kSecond, 3 * kMinute);
       ++imp.out_of_order;
+      shifted = true;
     }
     bool has_id = rng_.chance(0.9) || late;
     if (!has_id && good) {
@@ -964,14 +1229,48 @@ GenResult Generator::run() {
     int64_t creative_id = creatives_[creative].id;
     if (unknown) creative_id = 990000 + rng_.range(0, 9999);
     const uint64_t seq = i;
+
+    // Incidents: is this impression delayed (by event time), dropped or corrupted (by its final arrival)?
+    bool dropped = false, corrupt = false;
+    uint64_t release = i;
+    if (imp_inc_) {
+      int64_t final_arrival = arrival;
+      const int dl = incident_at(IncidentKind::delay, GenStream::impressions, ts);
+      if (dl >= 0 && chance(dl, inc_[size_t(dl)].def.share)) {
+        final_arrival += inc_[size_t(dl)].def.lag_ms;
+        release = std::max(i, release_index(final_arrival));
+      }
+      const int s = incident_at(IncidentKind::silent, GenStream::impressions, final_arrival);
+      const int m = s >= 0 ? -1 : incident_at(IncidentKind::malformed, GenStream::impressions, final_arrival);
+      if (s >= 0) {
+        dropped = true;
+        ++counts(s).dropped;
+      } else if (m >= 0 && chance(m, inc_[size_t(m)].def.share)) {
+        corrupt = true;
+        if (defect != kImpMalformed) ++counts(m).malformed;
+      }
+      if (dropped || corrupt) {  // no longer a stored late or out-of-order impression
+        if (late) --imp.late;
+        if (shifted) --imp.out_of_order;
+      }
+      if (!dropped && release != i) ++counts(dl).delayed;
+    }
+    const bool written = !dropped;
     line.clear();
     write_impression(line, ts, user, ui, creative_id, unknown ? UINT32_MAX : camp, site, seq, has_id, bot,
-                     defect, auction_seq, has_auction, price_milli);
-    buf.append(line);
-    ++imp.read;
+                     corrupt ? kImpMalformed : defect, auction_seq, has_auction, price_milli);
+    if (release != i) {
+      if (written) pending.push({release, seq, line, kDelayed});
+    } else if (written) {
+      buf.append(line);
+    }
+    if (written) ++imp.read;
     ++res_.funnel_impressions;
     if (!seen_user[user]) seen_user[user] = true, ++res_.distinct_users;
-    if (defect != kImpOk) {
+    if (!written) {
+    } else if (corrupt) {
+      ++imp.by_reason[size_t(Reason::malformed_json)];
+    } else if (defect != kImpOk) {
       static constexpr Reason kReasons[] = {Reason::malformed_json, Reason::missing_field,
                                             Reason::bad_timestamp, Reason::future_timestamp,
                                             Reason::campaign_mismatch};
@@ -981,24 +1280,41 @@ GenResult Generator::run() {
     } else {
       ++imp.stored;
       res_.max_event_ms = std::max(res_.max_event_ms, ts);
-      if (unknown) {
-        ++res_.unknown_creative;
-      } else if (rng_.chance(o_.duplicate_rate)) {
-        Pending p{i + uint64_t(rng_.range(1, 20000)), seq, line};
-        if (has_id && rng_.chance(0.1)) {
-          // Same impression_id, different payload: a later timestamp and another price.
+      if (unknown) ++res_.unknown_creative;
+    }
+    if (good && !unknown && rng_.chance(o_.duplicate_rate)) {
+      // A copy follows (an incident's dropped or corrupted record has none; the draws stay the same).
+      const bool keep = written && !corrupt;
+      Pending p{release + uint64_t(rng_.range(1, 20000)), seq, keep ? line : std::string()};
+      if (has_id && rng_.chance(0.1)) {
+        // Same impression_id, different payload: a later timestamp and another price.
+        const int64_t later = ts + rng_.range(1, 59) * kSecond;
+        if (keep) {
           p.line.clear();
-          write_impression(p.line, ts + rng_.range(1, 59) * kSecond, user, ui, creative_id, camp, site, seq,
-                           true, false, kImpOk, auction_seq, has_auction, price_milli + 1000);
+          write_impression(p.line, later, user, ui, creative_id, camp, site, seq, true, false, kImpOk,
+                           auction_seq, has_auction, price_milli + 1000);
+          p.kind = kConflictCopy;
           ++imp.duplicate_conflicts;
         }
+      }
+      if (keep) {
         ++imp.duplicates;
         ++imp.read;
         pending.push(std::move(p));
       }
     }
     while (!pending.empty() && pending.top().at <= i) {
-      buf.append(pending.top().line);
+      const Pending& p = pending.top();
+      int s = -1;
+      if (imp_inc_ && p.kind != kDelayed &&
+          (s = incident_at(IncidentKind::silent, GenStream::impressions, arrival)) >= 0) {
+        --imp.read;  // a copy due while the source is silent is not delivered either
+        --imp.duplicates;
+        if (p.kind == kConflictCopy) --imp.duplicate_conflicts;
+        ++counts(s).dropped;
+      } else {
+        buf.append(p.line);
+      }
       pending.pop();
     }
     if (buf.size() >= (1 << 20)) write_buf(f, buf);
@@ -1037,6 +1353,7 @@ GenResult Generator::run() {
       v.seq = csv_seq++;
       csv_.push_back(v);
     }
+    if (spike_ && written && !corrupt) add_spike_clicks(ts, user, camp, creative);
   }
   if (n_ == 0) {
     f = open_file(dir_ / "impressions" / part_name(0, "jsonl"));
@@ -1047,6 +1364,10 @@ GenResult Generator::run() {
     pending.pop();
   }
   close_file(f, buf);
+  while (!held.empty()) {
+    emit_bid(held.top().b, held.top().drop);
+    held.pop();
+  }
   if (!chunk.empty()) queue_.push(std::move(chunk));
   queue_.close();
   write_csv();
@@ -1064,6 +1385,7 @@ void Generator::write_csv() {
   auto& cc = res_.clicks_conversions;
   // Defects, arrival times, ids and formats, decided in generation order.
   for (CsvEvent& e : csv_) {
+    if (e.inc & kIncExtra) continue;  // an incident's extra click: decided when it was made
     const double d = r.uniform();
     if (d < o_.malformed_rate) {
       e.defect = uint8_t(kCsvMalformed + r.below(e.is_click ? 4 : 5));
@@ -1092,6 +1414,7 @@ void Generator::write_csv() {
       if (e.defect == kCsvNegative) e.value_cents = -r.range(100, 5000);
     }
   }
+  if (csv_inc_) apply_csv_incidents();
   std::sort(csv_.begin(), csv_.end(), [](const CsvEvent& a, const CsvEvent& b) {
     return a.arrival_ms != b.arrival_ms ? a.arrival_ms < b.arrival_ms : a.seq < b.seq;
   });
@@ -1253,7 +1576,11 @@ void Generator::write_csv() {
         ++cc.stored;
         ++(e.is_click ? res_.stored_clicks : res_.stored_conversions);
         res_.max_event_ms = std::max(res_.max_event_ms, e.event_ms);
+        if (e.inc & kIncExtra) ++counts(e.inc_ix).extra_clicks;
+        if (e.inc & kIncOrphan) ++counts(e.inc_ix).orphan_clicks;
     }
+    if (e.inc & kIncDelayed)
+      ++counts(incident_at(IncidentKind::delay, GenStream::clicks_conversions, e.event_ms)).delayed;
   };
 
   for (int file = 0; file < files_; ++file) {
@@ -1275,7 +1602,7 @@ void Generator::write_csv() {
     // The last malformed row of a file is written last, with an unterminated quote.
     const CsvEvent* unterminated = nullptr;
     for (size_t k = hi; k > lo; --k)
-      if (csv_[k - 1].defect == kCsvMalformed) {
+      if (csv_[k - 1].defect == kCsvMalformed && !(csv_[k - 1].inc & kIncDropped)) {
         unterminated = &csv_[k - 1];
         break;
       }
@@ -1283,16 +1610,25 @@ void Generator::write_csv() {
     ++cc.files;
     for (size_t k = lo; k < hi; ++k) {
       const CsvEvent& e = csv_[k];
-      if (&e != unterminated) {
+      if (&e != unterminated && !(e.inc & kIncDropped)) {
         write_row(e, 0, false);
         count_row(e);
       }
-      if (e.defect == kCsvOk && r.chance(o_.duplicate_rate)) {
+      // A copy follows now and then; an incident's extra click draws nothing, a dropped or corrupted event
+      // draws as it would have but gets no copy.
+      if ((e.defect == kCsvOk || (e.inc & kIncWasOk)) && !(e.inc & kIncExtra) &&
+          r.chance(o_.duplicate_rate)) {
         const bool conflict = e.has_id && r.chance(0.1);
-        pending.push({k + uint64_t(r.range(1, 2000)), e.seq, e, conflict});
+        const uint64_t at = k + uint64_t(r.range(1, 2000));
+        if (!(e.inc & (kIncDropped | kIncWasOk))) pending.push({at, e.seq, e, conflict});
       }
       while (!pending.empty() && pending.top().at <= k) {
         const Row& row = pending.top();
+        if (e.inc & kIncDropped) {  // due while the source is silent: lost too
+          ++counts(incident_at(IncidentKind::silent, GenStream::clicks_conversions, e.arrival_ms)).dropped;
+          pending.pop();
+          continue;
+        }
         write_row(row.e, row.conflict ? kSecond * 7 : 0, false);
         ++cc.read;
         ++cc.duplicates;
@@ -1405,6 +1741,289 @@ GenResult generate(const GenOptions& options) {
   return r;
 }
 
+namespace {
+
+// ISO-8601 UTC, milliseconds only when there are some.
+void put_utc(std::string& out, int64_t ms) {
+  put_datetime(out, ms, 'T', true, ms % 1000 != 0);
+  out.push_back('Z');
+}
+
+void put_incidents(std::string& s, const GenOptions& o, const GenResult& r) {
+  s.append("\n  \"incidents\": [");
+  for (size_t k = 0; k < o.incidents.size(); ++k) {
+    const Incident& d = o.incidents[k];
+    const IncidentCounts c = k < r.incidents.size() ? r.incidents[k] : IncidentCounts{};
+    const bool on_clicks = d.kind == IncidentKind::ctr_spike || d.kind == IncidentKind::orphan_clicks;
+    s.append(k ? ",\n    {\"kind\": " : "\n    {\"kind\": ");
+    put_json_string(s, incident_kind_name(d.kind));
+    s.append(", \"spec\": ");
+    put_json_string(s, d.spec);
+    s.append(", \"stream\": ");
+    put_json_string(s, stream_name(on_clicks ? GenStream::clicks_conversions : d.stream));
+    s.append(", \"start\": \"");
+    put_utc(s, d.start_ms);
+    s.append("\", \"end\": \"");
+    put_utc(s, d.end_ms);
+    s.append("\"");
+    auto field = [&](std::string_view key, uint64_t v) {
+      s.append(", ");
+      put_json_string(s, key);
+      s.append(": ");
+      put_int(s, int64_t(v));
+    };
+    auto share = [&] {
+      s.append(", \"share\": ");
+      put_json_double(s, d.share);
+    };
+    switch (d.kind) {
+      case IncidentKind::silent:
+        field("dropped", c.dropped);
+        break;
+      case IncidentKind::delay:
+        field("lag_seconds", uint64_t(d.lag_ms / 1000));
+        share();
+        field("delayed", c.delayed);
+        break;
+      case IncidentKind::ctr_spike:
+        field("campaign_id", uint64_t(d.campaign_id == 0 ? kFirstCampaignId : d.campaign_id));
+        s.append(", \"factor\": ");
+        put_json_double(s, d.factor);
+        field("extra_clicks", c.extra_clicks);
+        break;
+      case IncidentKind::orphan_clicks:
+        share();
+        field("orphan_clicks", c.orphan_clicks);
+        break;
+      case IncidentKind::malformed:
+        share();
+        field("malformed", c.malformed);
+        break;
+    }
+    s.append("}");
+  }
+  s.append("\n  ],");
+}
+
+// "90s", "30m", "2h", "1h30m", "1d": the sum of <digits><unit> terms, in milliseconds; false when malformed.
+bool parse_duration(std::string_view t, int64_t& ms) {
+  if (t.empty()) return false;
+  ms = 0;
+  size_t p = 0;
+  while (p < t.size()) {
+    int64_t v = 0;
+    const size_t digits = p;
+    while (p < t.size() && t[p] >= '0' && t[p] <= '9') {
+      v = v * 10 + (t[p++] - '0');
+      if (v > 1000000000) return false;
+    }
+    if (p == digits || p == t.size()) return false;
+    const char unit = t[p++];
+    const int64_t scale = unit == 'd'   ? kDay
+                          : unit == 'h' ? kHour
+                          : unit == 'm' ? kMinute
+                          : unit == 's' ? kSecond
+                                        : 0;
+    if (scale == 0) return false;
+    ms += v * scale;
+  }
+  return ms > 0;
+}
+
+bool parse_share(std::string_view t, double& v) {
+  auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+  return r.ec == std::errc() && r.ptr == t.data() + t.size() && v > 0 && v <= 1;
+}
+
+}  // namespace
+
+std::string_view incident_kind_name(IncidentKind kind) {
+  switch (kind) {
+    case IncidentKind::silent:
+      return "silent";
+    case IncidentKind::delay:
+      return "delay";
+    case IncidentKind::ctr_spike:
+      return "ctr_spike";
+    case IncidentKind::orphan_clicks:
+      return "orphan_clicks";
+    case IncidentKind::malformed:
+      return "malformed";
+  }
+  return "?";
+}
+
+std::string_view stream_name(GenStream stream) {
+  return stream == GenStream::impressions          ? "impressions"
+         : stream == GenStream::clicks_conversions ? "clicks_conversions"
+                                                   : "bid_requests";
+}
+
+bool validate_incident(const Incident& d, int64_t start_ms, int days, int campaigns, std::string& error) {
+  const int64_t end_ms = start_ms + int64_t(days) * kDay;
+  if (d.end_ms <= d.start_ms) return (error = "the window is empty", false);
+  if (d.start_ms < start_ms || d.end_ms > end_ms) {
+    std::string w, g;
+    put_utc(w, d.start_ms);
+    w.append("..");
+    put_utc(w, d.end_ms);
+    put_utc(g, start_ms);
+    g.append("..");
+    put_utc(g, end_ms);
+    error = "window " + w + " is outside the generated range " + g + " (--start, --days)";
+    return false;
+  }
+  if (!(d.share > 0 && d.share <= 1)) return (error = "share must be in (0, 1]", false);
+  if (d.kind == IncidentKind::delay && (d.lag_ms <= 0 || d.lag_ms > 7 * kDay))
+    return (error = "lag must be above 0 and at most 7d", false);
+  if (d.kind == IncidentKind::ctr_spike) {
+    if (!(d.factor > 1 && d.factor <= 1000))
+      return (error = "factor must be above 1 and at most 1000", false);
+    if (d.campaign_id != 0 &&
+        (d.campaign_id < kFirstCampaignId || d.campaign_id >= kFirstCampaignId + campaigns))
+      return (error = "campaign must be one of campaigns.csv: " + std::to_string(kFirstCampaignId) + ".." +
+                      std::to_string(kFirstCampaignId + campaigns - 1),
+              false);
+  }
+  return true;
+}
+
+bool parse_incident(std::string_view text, int64_t start_ms, int days, int campaigns, Incident& out,
+                    std::string& error) {
+  out = Incident{};
+  out.spec = std::string(text);
+  const size_t at = text.find('@');
+  const size_t slash = text.find('/', at == text.npos ? 0 : at);
+  if (at == text.npos || slash == text.npos) {
+    error = "expected KIND@START/DURATION[,key=value...], e.g. silent@10:00/30m,stream=impressions";
+    return false;
+  }
+  const std::string_view kind = text.substr(0, at);
+  static constexpr IncidentKind kKinds[] = {IncidentKind::silent, IncidentKind::delay,
+                                            IncidentKind::ctr_spike, IncidentKind::orphan_clicks,
+                                            IncidentKind::malformed};
+  bool known = false;
+  for (IncidentKind k : kKinds)
+    if (incident_kind_name(k) == kind) out.kind = k, known = true;
+  if (!known) {
+    error = "unknown kind '" + std::string(kind) + "' (silent, delay, ctr_spike, orphan_clicks, malformed)";
+    return false;
+  }
+  const std::string_view start = text.substr(at + 1, slash - at - 1);
+  size_t comma = text.find(',', slash);
+  const std::string_view duration =
+      text.substr(slash + 1, comma == text.npos ? text.npos : comma - slash - 1);
+
+  // START: HH:MM[:SS] on the first generated day, or a full ISO-8601 time.
+  auto two = [&](size_t p, unsigned& v) {
+    if (p + 2 > start.size() || start[p] < '0' || start[p] > '9' || start[p + 1] < '0' || start[p + 1] > '9')
+      return false;
+    v = unsigned(start[p] - '0') * 10 + unsigned(start[p + 1] - '0');
+    return true;
+  };
+  unsigned hh = 0, mm = 0, ss = 0;
+  if ((start.size() == 5 || (start.size() == 8 && start[5] == ':' && two(6, ss))) && start[2] == ':' &&
+      two(0, hh) && two(3, mm)) {
+    if (hh > 23 || mm > 59 || ss > 59) return (error = "bad time of day '" + std::string(start) + "'", false);
+    const int64_t day0 = start_ms >= 0 ? start_ms / kDay * kDay : (start_ms - kDay + 1) / kDay * kDay;
+    out.start_ms = day0 + int64_t(hh) * kHour + int64_t(mm) * kMinute + int64_t(ss) * kSecond;
+  } else if (!parse_start_time(start, out.start_ms)) {
+    error = "START must be HH:MM (on the first generated day) or an ISO-8601 time, not '" +
+            std::string(start) + "'";
+    return false;
+  }
+  int64_t length = 0;
+  if (!parse_duration(duration, length)) {
+    error = "DURATION must be like 90s, 30m, 2h or 1h30m, not '" + std::string(duration) + "'";
+    return false;
+  }
+  out.end_ms = out.start_ms + length;
+
+  // Defaults, then key=value pairs, each allowed for its kind only.
+  std::string_view allowed;
+  switch (out.kind) {
+    case IncidentKind::silent:
+      allowed = "stream";
+      break;
+    case IncidentKind::delay:
+      allowed = "stream, lag, share";
+      out.share = 0.5;
+      break;
+    case IncidentKind::ctr_spike:
+      allowed = "campaign, factor";
+      out.stream = GenStream::clicks_conversions;
+      break;
+    case IncidentKind::orphan_clicks:
+      allowed = "share";
+      out.share = 0.3;
+      out.stream = GenStream::clicks_conversions;
+      break;
+    case IncidentKind::malformed:
+      allowed = "stream, share";
+      out.share = 0.5;
+      break;
+  }
+  bool has_stream = false;
+  std::vector<std::string_view> seen;
+  while (comma != text.npos) {
+    const size_t next = text.find(',', comma + 1);
+    const std::string_view kv = text.substr(comma + 1, next == text.npos ? text.npos : next - comma - 1);
+    comma = next;
+    const size_t eq = kv.find('=');
+    if (eq == kv.npos || eq == 0) return (error = "expected key=value, not '" + std::string(kv) + "'", false);
+    const std::string_view key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    bool allowed_key = false;
+    for (size_t p = 0; p < allowed.size();) {
+      size_t e = allowed.find(", ", p);
+      if (e == allowed.npos) e = allowed.size();
+      if (allowed.substr(p, e - p) == key) allowed_key = true;
+      p = e + 2;
+    }
+    if (!allowed_key) {
+      error = "unknown key '" + std::string(key) + "' for " + std::string(kind) +
+              " (keys: " + std::string(allowed) + ")";
+      return false;
+    }
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      return (error = "key '" + std::string(key) + "' given twice", false);
+    seen.push_back(key);
+    if (key == "stream") {
+      if (value == "impressions")
+        out.stream = GenStream::impressions;
+      else if (value == "clicks_conversions")
+        out.stream = GenStream::clicks_conversions;
+      else if (value == "bid_requests")
+        out.stream = GenStream::bid_requests;
+      else
+        return (error = "stream must be impressions, clicks_conversions or bid_requests, not '" +
+                        std::string(value) + "'",
+                false);
+      has_stream = true;
+    } else if (key == "share") {
+      if (!parse_share(value, out.share))
+        return (error = "share must be a number in (0, 1], not '" + std::string(value) + "'", false);
+    } else if (key == "lag") {
+      if (!parse_duration(value, out.lag_ms))
+        return (error = "lag must be a duration like 20m, not '" + std::string(value) + "'", false);
+    } else if (key == "factor") {
+      auto r = std::from_chars(value.data(), value.data() + value.size(), out.factor);
+      if (r.ec != std::errc() || r.ptr != value.data() + value.size())
+        return (error = "factor must be a number, not '" + std::string(value) + "'", false);
+    } else if (key == "campaign") {
+      auto r = std::from_chars(value.data(), value.data() + value.size(), out.campaign_id);
+      if (r.ec != std::errc() || r.ptr != value.data() + value.size() || out.campaign_id <= 0)
+        return (error = "campaign must be a campaign id, not '" + std::string(value) + "'", false);
+    }
+  }
+  const bool needs_stream = out.kind == IncidentKind::silent || out.kind == IncidentKind::delay ||
+                            out.kind == IncidentKind::malformed;
+  if (needs_stream && !has_stream) {
+    error = std::string(kind) + " needs stream=impressions|clicks_conversions|bid_requests";
+    return false;
+  }
+  return validate_incident(out, start_ms, days, campaigns, error);
+}
+
 std::string manifest_json(const GenOptions& o, const GenResult& r) {
   std::string s = "{\n  \"generator\": \"advx gen\",\n  \"format_version\": 1,\n  \"seed\": ";
   put_int(s, int64_t(o.seed));
@@ -1456,7 +2075,9 @@ std::string manifest_json(const GenOptions& o, const GenResult& r) {
   put_int(s, int64_t(r.funnel_conversions_view_through));
   s.append(", \"distinct_users\": ");
   put_int(s, int64_t(r.distinct_users));
-  s.append("},\n  \"max_event_time\": \"");
+  s.append("},");
+  if (!o.incidents.empty()) put_incidents(s, o, r);  // absent without incidents: the manifest stays as it was
+  s.append("\n  \"max_event_time\": \"");
   put_iso(s, r.max_event_ms, 0);
   s.append("\"\n}\n");
   return s;

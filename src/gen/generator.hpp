@@ -4,11 +4,38 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/reason.hpp"
 #include "formats/avro/ocf_writer.hpp"
 
 namespace advx::gen {
+
+// An incident injected on purpose (`advx gen --incident`): what the data-quality monitor must catch. Times
+// are event times in epoch milliseconds, the window is [start_ms, end_ms).
+enum class IncidentKind : uint8_t { silent, delay, ctr_spike, orphan_clicks, malformed };
+enum class GenStream : uint8_t { impressions, clicks_conversions, bid_requests };
+
+struct Incident {
+  IncidentKind kind = IncidentKind::silent;
+  std::string spec;  // as given, for the manifest
+  int64_t start_ms = 0, end_ms = 0;
+  GenStream stream = GenStream::impressions;  // silent, delay, malformed; clicks_conversions for the others
+  int64_t campaign_id = 0;                    // ctr_spike
+  double share = 1.0;                         // delay, orphan_clicks, malformed
+  double factor = 10.0;                       // ctr_spike
+  int64_t lag_ms = 20 * 60000;                // delay
+};
+
+// What an incident did to the files (the manifest's "incidents" entries).
+struct IncidentCounts {
+  uint64_t dropped = 0;        // silent: records not written (originals and re-delivered copies)
+  uint64_t delayed = 0;        // delay: records written `lag` after their arrival
+  uint64_t extra_clicks = 0;   // ctr_spike: extra attributed clicks stored
+  uint64_t orphan_clicks = 0;  // orphan_clicks: clicks stored under a user without impressions
+  uint64_t malformed = 0;      // malformed: records written undecodable that would have been readable
+};
 
 struct GenOptions {
   std::string out_dir;
@@ -26,7 +53,8 @@ struct GenOptions {
   double unknown_creative_rate = 0.002;
   int files = 0;  // 0: one per ~1M impressions
   avro::Codec codec = avro::Codec::snappy;
-  std::string schema_path;  // empty: the embedded copy of schemas/bid_request.avsc
+  std::string schema_path;          // empty: the embedded copy of schemas/bid_request.avsc
+  std::vector<Incident> incidents;  // empty: the output does not depend on the incident code at all
 };
 
 // What an ingest of one stream must report (SPEC 2: read = stored + rejected + filtered + duplicates).
@@ -52,10 +80,25 @@ struct GenResult {
            funnel_conversions_click_through = 0, funnel_conversions_view_through = 0, distinct_users = 0;
   int64_t max_event_ms = 0;
   double seconds = 0;
+  std::vector<IncidentCounts> incidents;  // one per GenOptions::incidents
 };
 
 // Parses "YYYY-MM-DD[THH:MM:SS[.fff]][Z|±HH:MM]" into epoch milliseconds; false when malformed.
 bool parse_start_time(std::string_view text, int64_t& ms);
+
+// Parses `--incident KIND@START/DURATION[,key=value...]` for traffic of `days` days from `start_ms` with
+// `campaigns` campaigns. START is HH:MM[:SS] on the first day (UTC) or an ISO-8601 time; DURATION is one or
+// more of <n>d, <n>h, <n>m, <n>s ("90s", "1h30m"). False with a one-line reason in `error` when invalid.
+bool parse_incident(std::string_view text, int64_t start_ms, int days, int campaigns, Incident& out,
+                    std::string& error);
+
+// Whether `incident` fits traffic of `days` days from `start_ms` with `campaigns` campaigns: a window inside
+// the generated range, a share in (0, 1], a known campaign, ... False with the reason in `error`.
+bool validate_incident(const Incident& incident, int64_t start_ms, int days, int campaigns,
+                       std::string& error);
+
+std::string_view incident_kind_name(IncidentKind kind);
+std::string_view stream_name(GenStream stream);
 
 // Writes everything under options.out_dir. Throws std::runtime_error on I/O or schema errors.
 GenResult generate(const GenOptions& options);
