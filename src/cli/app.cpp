@@ -17,6 +17,7 @@ int run(int argc, char** argv) {
   add_report_command(app, result);
   add_export_command(app, result);
   add_serve_command(app, result);
+  add_check_command(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -19,5 +19,6 @@ void add_sql_command(CLI::App& app, int& result);
 void add_report_command(CLI::App& app, int& result);
 void add_export_command(CLI::App& app, int& result);
 void add_serve_command(CLI::App& app, int& result);
+void add_check_command(CLI::App& app, int& result);
 
 }  // namespace advx::cli

@@ -14,6 +14,7 @@
 #include "cli/app.hpp"
 #include "cli/serve_config.hpp"
 #include "cli/store_setup.hpp"
+#include "monitor/monitor.hpp"
 #include "pipeline/stream_engine.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
@@ -120,6 +121,30 @@ int run_serve(const ServeArgs& a) {
   }
   std::mutex query_mutex;
 
+  // The data-quality monitor (docs/ALERTS.md) reads on a connection of its own.
+  std::unique_ptr<monitor::Monitor> quality;
+  if (c.monitor_enabled) {
+    monitor::MonitorOptions mo;
+    mo.rules = c.rules;
+    mo.bucket_us = c.monitor_bucket_us;
+    mo.repeat_interval_us = c.repeat_interval_us;
+    mo.alertmanager_resend_us = c.alertmanager_resend_us;
+    mo.notifier = c.notifier;
+    if (mo.notifier.generator_url.empty() && c.http_enabled)
+      mo.notifier.generator_url = "http://" + c.http_host + ":" + std::to_string(c.http_port) + "/v1/alerts";
+    auto duplicates = [&engine] {
+      std::array<uint64_t, kStreamCount> d{};
+      const EngineStats st = engine.stats();
+      for (int i = 0; i < kStreamCount; i++) d[size_t(i)] = st.streams[size_t(i)].duplicates;
+      return d;
+    };
+    quality = std::make_unique<monitor::Monitor>(store->another_connection(), mo, duplicates);
+    if (!quality->check_options(&error)) {
+      std::fprintf(stderr, "advx serve: %s\n", error.c_str());
+      return kExitUsage;
+    }
+  }
+
   std::unique_ptr<SchemaRegistry> registry;
   if (!c.schema_registry.empty()) registry = std::make_unique<SchemaRegistry>(c.schema_registry);
 
@@ -149,9 +174,19 @@ int run_serve(const ServeArgs& a) {
       return query_store->query_read_only(sql);
     };
     hooks.ready = [&engine] { return engine.healthy(); };
-    hooks.metrics = [&engine, &kafka_for_metrics, &http] {
+    hooks.metrics = [&engine, &kafka_for_metrics, &http, &quality] {
       MetricsSnapshot m;
       m.engine = engine.stats();
+      if (quality) {
+        for (const monitor::Alert& a : quality->active())
+          m.alerts.push_back(
+              {a.rule, a.source, a.campaign, a.severity, std::string(alert_state_name(a.state))});
+        const monitor::MonitorStats ms = quality->stats();
+        for (const monitor::DeliveryStats& d : ms.deliveries)
+          m.deliveries.push_back({d.receiver, d.sent, d.retried, d.failed, d.dropped});
+        m.rule_evaluations = ms.evaluations;
+        m.last_evaluation_seconds = ms.last_evaluation_seconds;
+      }
       if (http)
         for (const auto& c : http->request_counts()) m.http.push_back({c.endpoint, c.status, c.count});
       if (const KafkaConsumer* k = kafka_for_metrics.load())
@@ -159,6 +194,7 @@ int run_serve(const ServeArgs& a) {
           m.kafka.push_back({p.topic, p.partition, p.next_offset, p.high_watermark});
       return prometheus_text(m);
     };
+    if (quality) hooks.alerts = [&quality] { return quality->alerts_json(); };
     http = std::make_unique<HttpServer>(ho, hooks);
     if (!http->start(&error)) {
       std::fprintf(stderr, "advx serve: %s\n", error.c_str());
@@ -190,6 +226,7 @@ int run_serve(const ServeArgs& a) {
   }
 
   kafka_for_metrics = kafka.get();
+  if (quality) quality->start();
 
   // The first line says where to reach it (tests read the port from it when they ask for port 0).
   if (http)
@@ -226,6 +263,7 @@ int run_serve(const ServeArgs& a) {
   kafka_for_metrics = nullptr;
   if (kafka) kafka->stop();
   engine.stop();
+  if (quality) quality->stop();
   const EngineStats st = engine.stats();
   for (int i = 0; i < kStreamCount; i++) {
     const StreamSummary& s = st.streams[size_t(i)];

@@ -57,6 +57,81 @@ std::string set_strings(const toml::value& v, std::vector<std::string>* out) {
   return "";
 }
 
+// A duration as text ("90s", "10m", "2h") or a number of seconds, into microseconds.
+std::string set_duration(const toml::value& v, int64_t* out_us) {
+  if (v.is_string()) {
+    if (!monitor::parse_duration(v.as_string().str, out_us))
+      return "must be a duration such as \"90s\", \"10m\" or \"2h\"";
+    return "";
+  }
+  return set_seconds(v, out_us);
+}
+
+std::string set_number(const toml::value& v, double* out) {
+  if (v.is_integer())
+    *out = double(v.as_integer());
+  else if (v.is_floating())
+    *out = v.as_floating();
+  else
+    return "must be a number";
+  if (!(*out >= 0)) return "must be a number >= 0";
+  return "";
+}
+
+// [rules.NAME]: overrides a default rule, or adds one (with `kind`).
+std::string load_rule(const std::string& name, const toml::value& table, std::vector<monitor::Rule>& rules) {
+  if (!table.is_table()) return "must be a section ([rules." + name + "])";
+  monitor::RuleKind kind{};
+  std::string kind_name = name;
+  if (table.contains("kind")) {
+    if (!table.at("kind").is_string()) return "kind must be a string";
+    kind_name = table.at("kind").as_string().str;
+  }
+  if (!monitor::parse_rule_kind(kind_name, &kind)) {
+    std::string known;
+    for (int i = 0; i < monitor::kRuleKindCount; i++)
+      known += (i ? ", " : "") + std::string(monitor::rule_kind_name(monitor::RuleKind(i)));
+    return "unknown rule kind \"" + kind_name + "\" (known: " + known + ")";
+  }
+  monitor::Rule* rule = nullptr;
+  for (monitor::Rule& r : rules)
+    if (r.name == name) rule = &r;
+  if (rule && rule->kind != kind)
+    return "kind " + kind_name + " differs from the rule's " +
+           std::string(monitor::rule_kind_name(rule->kind));
+  if (!rule) {  // a new rule starts from its kind's defaults
+    for (const monitor::Rule& d : monitor::default_rules())
+      if (d.kind == kind) rules.push_back(d);
+    rule = &rules.back();
+    rule->name = name;
+  }
+  const std::map<std::string, Setter> keys = {
+      {"kind", [](const toml::value&) { return std::string(); }},
+      {"enabled", [&](const toml::value& v) { return set_bool(v, &rule->enabled); }},
+      {"threshold", [&](const toml::value& v) { return set_number(v, &rule->threshold); }},
+      {"window", [&](const toml::value& v) { return set_duration(v, &rule->window_us); }},
+      {"for", [&](const toml::value& v) { return set_duration(v, &rule->for_us); }},
+      {"baseline", [&](const toml::value& v) { return set_duration(v, &rule->baseline_us); }},
+      {"min_count", [&](const toml::value& v) { return set_number(v, &rule->min_count); }},
+      {"min_change", [&](const toml::value& v) { return set_number(v, &rule->min_change); }},
+      {"severity",
+       [&](const toml::value& v) -> std::string {
+         std::string e = set_string(v, &rule->severity);
+         if (e.empty() && rule->severity != "critical" && rule->severity != "warning" &&
+             rule->severity != "info")
+           return "must be critical, warning or info";
+         return e;
+       }},
+  };
+  for (const auto& [key, v] : table.as_table()) {
+    auto k = keys.find(key);
+    if (k == keys.end()) return "unknown key " + key;
+    const std::string problem = k->second(v);
+    if (!problem.empty()) return key + " " + problem;
+  }
+  return "";
+}
+
 }  // namespace
 
 bool parse_listen(std::string_view text, std::string* host, int* port) {
@@ -156,15 +231,44 @@ bool load_serve_config(const std::string& path, ServeConfig* c, std::string* err
            {"block_ips", [&](const toml::value& v) { return set_strings(v, &c->block_ips); }},
            {"block_sites", [&](const toml::value& v) { return set_strings(v, &c->block_sites); }},
        }},
+      {"monitor",
+       {
+           {"enabled", [&](const toml::value& v) { return set_bool(v, &c->monitor_enabled); }},
+           {"bucket",
+            [&](const toml::value& v) -> std::string {
+              std::string e = set_duration(v, &c->monitor_bucket_us);
+              if (e.empty() && (c->monitor_bucket_us < 1'000'000 || 60'000'000 % c->monitor_bucket_us != 0))
+                return "must divide a minute and be at least 1s (e.g. \"1m\", \"10s\")";
+              return e;
+            }},
+           {"repeat_interval", [&](const toml::value& v) { return set_duration(v, &c->repeat_interval_us); }},
+           {"alertmanager_resend",
+            [&](const toml::value& v) { return set_duration(v, &c->alertmanager_resend_us); }},
+           {"webhook_url", [&](const toml::value& v) { return set_string(v, &c->notifier.webhook_url); }},
+           {"alertmanager_url",
+            [&](const toml::value& v) { return set_string(v, &c->notifier.alertmanager_url); }},
+           {"log", [&](const toml::value& v) { return set_bool(v, &c->notifier.log); }},
+       }},
   };
   if (!data.is_table()) {
     *error = path + ": not a TOML table";
     return false;
   }
   for (const auto& [table, value] : data.as_table()) {
+    if (table == "rules" && value.is_table()) {
+      for (const auto& [name, rule] : value.as_table()) {
+        const std::string problem = load_rule(name, rule, c->rules);
+        if (!problem.empty()) {
+          *error = path + ": [rules." + name + "] " + problem;
+          return false;
+        }
+      }
+      continue;
+    }
     auto t = schema.find(table);
     if (t == schema.end()) {
-      *error = path + ": unknown section [" + table + "] (known: store, http, kafka, pipeline)";
+      *error =
+          path + ": unknown section [" + table + "] (known: store, http, kafka, pipeline, monitor, rules)";
       return false;
     }
     if (!value.is_table()) {

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "monitor/notifier.hpp"
+#include "monitor/rules.hpp"
 #include "pipeline/stream_engine.hpp"
 
 namespace advx::cli {
@@ -42,6 +44,16 @@ struct ServeConfig {
   StreamEngineOptions engine;
   std::vector<std::string> block_ips;
   std::vector<std::string> block_sites;
+
+  // [monitor] (docs/ALERTS.md)
+  bool monitor_enabled = true;
+  int64_t monitor_bucket_us = 60'000'000;           // the rules' "minute": evaluated once per bucket
+  int64_t repeat_interval_us = 4 * 3600'000'000LL;  // a firing alert is notified again after this
+  int64_t alertmanager_resend_us = 60'000'000;      // firing alerts re-sent to Alertmanager this often
+  monitor::NotifierOptions notifier;                // webhook_url, alertmanager_url, log
+  // [rules.NAME]: a table per rule; NAME is a rule kind (overriding its defaults) or a new name with
+  // `kind = "..."` (an extra rule).
+  std::vector<monitor::Rule> rules = monitor::default_rules();
 };
 
 // Reads `path` into `config` (keys absent keep their defaults). False with a one-line message naming the

@@ -1,5 +1,6 @@
 #include "pipeline/stream_engine.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,29 @@ int event_time_column(const TableDef& def) {
   if (&def == &tables::kClicks || &def == &tables::kConversions) return col::ev_event_time;
   if (&def == &tables::kBidRequests) return col::bid_event_time;
   return -1;
+}
+
+// kLagBucketsSeconds in microseconds: a stored event's lag is bucketed in integers, branch-free.
+constexpr std::array<int64_t, kLagBucketsSeconds.size()> kLagBoundsUs = [] {
+  std::array<int64_t, kLagBucketsSeconds.size()> us{};
+  for (size_t i = 0; i < us.size(); i++) us[i] = int64_t(kLagBucketsSeconds[i] * 1e6);
+  return us;
+}();
+static_assert(kLagBoundsUs.front() == 1'000'000 && kLagBoundsUs.back() == 86'400'000'000LL);
+
+// The event-time lag of the kept rows (processing time `now_us` less each row's event time, at least 0):
+// one pass over the event_time column, the same buckets as lag_bucket().
+void observe_lags(LagHistogram& h, const int64_t* times, const std::vector<uint32_t>& rows, int64_t now_us) {
+  double sum_us = 0;
+  for (uint32_t row : rows) {
+    const int64_t lag = std::max<int64_t>(0, now_us - times[row]);
+    size_t b = 0;
+    for (int64_t bound : kLagBoundsUs) b += size_t(lag > bound);
+    h.counts[b]++;
+    sum_us += double(lag);
+  }
+  h.sum += sum_us / 1e6;
+  h.count += rows.size();
 }
 
 }  // namespace
@@ -58,9 +82,11 @@ struct StreamEngine::Batch {
   std::map<std::pair<std::string, int32_t>, int64_t> kafka;  // (topic, partition) -> next offset
   std::array<StreamSummary, kStreamCount> summary;
   std::array<uint64_t, kStreamCount> late{};
+  std::array<LagHistogram, kStreamCount> lag;  // of the stored rows
   size_t records = 0;
   int64_t ingested_at_us = 0;
   std::chrono::steady_clock::time_point started;
+  double commit_seconds = 0;  // store_.commit() alone
 };
 
 StreamEngine::StreamEngine(DuckDbStore& store, Dimensions dims, StreamEngineOptions options)
@@ -307,6 +333,7 @@ void StreamEngine::process(Submission& s, Batch& batch) {
       if (max_event_time_us_[size_t(s.stream)] != 0 && times[row] < watermark) r.late++;
       newest = std::max(newest, times[row]);
     }
+    observe_lags(batch.lag[size_t(s.stream)], times, keep, batch.ingested_at_us);
     count_stored_flags(t, keep, st);
   }
   max_event_time_us_[size_t(s.stream)] = newest;
@@ -336,9 +363,12 @@ void StreamEngine::finish_batch(Batch& batch, bool committed, const std::string&
         if (max_event_time_us_[size_t(i)] != 0)
           stats_.watermark_us[size_t(i)] = max_event_time_us_[size_t(i)] - options_.allowed_lateness_us;
       }
+      for (int i = 0; i < kStreamCount; i++) stats_.event_lag[size_t(i)].merge(batch.lag[size_t(i)]);
       stats_.commits++;
       stats_.last_commit_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - batch.started).count();
+      stats_.batch_seconds.observe(stats_.last_commit_seconds);
+      stats_.commit_seconds.observe(batch.commit_seconds);
     } else {
       stats_.store_errors++;
     }
@@ -409,7 +439,10 @@ void StreamEngine::run() {
               duckdb_util::quote_literal(key.first) + ", " + std::to_string(key.second) + ", " +
               std::to_string(next) + ", make_timestamp(" + std::to_string(batch.ingested_at_us) + "))");
         }
+        const auto commit_start = std::chrono::steady_clock::now();
         store_.commit();
+        batch.commit_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_start).count();
       } catch (const StoreError& e) {
         ok = false;
         error = e.what();

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/histogram.hpp"
 #include "core/reason.hpp"
 #include "core/stream.hpp"
 #include "correlate/attribution.hpp"
@@ -120,6 +121,12 @@ struct EngineStats {
   uint64_t store_errors = 0;
   uint64_t attribution_runs = 0;
   double last_commit_seconds = 0;
+  // Committed micro-batches only, like the counters above.
+  LatencyHistogram batch_seconds;   // a micro-batch: its first submission taken to its commit done
+  LatencyHistogram commit_seconds;  // the store's COMMIT alone (the write)
+  // Per stream, processing time (the batch's ingested_at) less event time, in seconds and at least 0, of
+  // every stored event; bounds kLagBucketsSeconds (core/lag_buckets.hpp), shared with the monitor's rule.
+  std::array<LagHistogram, kStreamCount> event_lag;
 };
 
 class StreamEngine {

@@ -373,6 +373,7 @@ enum class Endpoint : uint8_t {
   healthz,
   readyz,
   metrics,
+  alerts,
   report_campaigns,
   report_funnel,
   report_latency,
@@ -400,6 +401,7 @@ constexpr Route kRoutes[] = {
     {"/healthz", Endpoint::healthz, "GET, HEAD", false},
     {"/readyz", Endpoint::readyz, "GET, HEAD", false},
     {"/metrics", Endpoint::metrics, "GET, HEAD", false},
+    {"/v1/alerts", Endpoint::alerts, "GET", false},
     {"/v1/report/campaigns", Endpoint::report_campaigns, "GET", false},
     {"/v1/report/funnel", Endpoint::report_funnel, "GET", false},
     {"/v1/report/latency", Endpoint::report_latency, "GET", false},
@@ -541,6 +543,7 @@ void HttpServer::Impl::install() {
   });
   server.Get("/metrics",
              [this](const Request&, Response& res) { answer(res, 200, hooks.metrics(), kPrometheus); });
+  server.Get("/v1/alerts", [this](const Request&, Response& res) { answer(res, 200, hooks.alerts()); });
   server.Get("/v1/report/campaigns",
              [this](const Request& req, Response& res) { report(req, res, Endpoint::report_campaigns); });
   server.Get("/v1/report/funnel",
@@ -573,6 +576,8 @@ bool HttpServer::Impl::enabled(Endpoint e) const {
       return static_cast<bool>(hooks.submit);
     case Endpoint::metrics:
       return static_cast<bool>(hooks.metrics);
+    case Endpoint::alerts:
+      return static_cast<bool>(hooks.alerts);
     case Endpoint::report_campaigns:
     case Endpoint::report_funnel:
     case Endpoint::report_latency:

@@ -8,7 +8,7 @@
 //   POST /v1/bid-requests  an Avro Object Container File         -> Submission{bid_requests, avro_ocf}
 //                          or one Confluent-framed datum         -> Submission{bid_requests, avro_datums}
 //   GET  /v1/pixel?...     the query parameters as one JSON impression; answers a 1x1 transparent GIF
-//   GET  /healthz, /readyz, /metrics (Prometheus text)
+//   GET  /healthz, /readyz, /metrics (Prometheus text), /v1/alerts (pending and firing alerts)
 //   GET  /v1/report/campaigns?from=&to=&by=&rollup=   (also funnel, latency, frequency: see http_server.cpp)
 //   POST /v1/sql (the body is the SQL) or GET /v1/sql?q=
 // An ingest request is answered after its rows are committed (the engine calls Submission::done), so a 200
@@ -58,6 +58,7 @@ struct ServerHooks {
   std::function<QueryResult(const std::string& sql)> query;
   std::function<bool()> ready;           // GET /readyz
   std::function<std::string()> metrics;  // GET /metrics text (Prometheus exposition); unset -> 404
+  std::function<std::string()> alerts;   // GET /v1/alerts JSON (the monitor's current alerts); unset -> 404
 };
 
 class HttpServer {

@@ -1,6 +1,10 @@
 #include "server/metrics.hpp"
 
 #include <charconv>
+#include <cmath>
+#include <span>
+#include <string_view>
+#include <utility>
 
 namespace advx {
 
@@ -32,15 +36,62 @@ std::string label_value(std::string_view v) {
   return s;
 }
 
-void sample(std::string& out, const char* name, const std::string& labels, double value) {
+void append_number(std::string& out, double value) {
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf, value);  // the shortest text that reads back exactly
-  *r.ptr = '\0';
+  out.append(buf, r.ptr);
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, double value) {
   out += name;
-  if (!labels.empty()) out += "{" + labels + "}";
+  if (!labels.empty()) {
+    out += '{';
+    out += labels;
+    out += '}';
+  }
   out += ' ';
-  out += buf;
+  append_number(out, value);
   out += '\n';
+}
+
+// `name{labels,le="…"} cumulative count` per bound, then +Inf, _sum and _count.
+void histogram(std::string& out, std::string_view name, std::string_view labels, const HistogramView& h,
+               const std::vector<std::string>& le) {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < h.counts.size(); i++) {
+    cumulative += h.counts[i];
+    out += name;
+    out += "_bucket{";
+    if (!labels.empty()) {
+      out += labels;
+      out += ',';
+    }
+    out += "le=\"";
+    out += i < le.size() ? std::string_view(le[i]) : std::string_view("+Inf");
+    out += "\"} ";
+    append_number(out, double(cumulative));
+    out += '\n';
+  }
+  const std::string base(name);
+  sample(out, base + "_sum", labels, h.sum);
+  sample(out, base + "_count", labels, double(h.count));
+}
+
+std::vector<std::string> le_values(std::span<const double> bounds) {
+  std::vector<std::string> le;
+  le.reserve(bounds.size());
+  for (double b : bounds) le.push_back(prometheus_float(b));
+  return le;
+}
+
+// `,name="value"` (no comma first when `labels` is empty); nothing for an empty value.
+void add_label(std::string& labels, std::string_view name, std::string_view value) {
+  if (value.empty()) return;
+  if (!labels.empty()) labels += ',';
+  labels += name;
+  labels += "=\"";
+  labels += label_value(value);
+  labels += '"';
 }
 
 std::string stream_label(int i) { return "stream=\"" + std::string(stream_name(Stream(i))) + "\""; }
@@ -88,6 +139,7 @@ void stream_counters(const EngineStats& e, std::string& out) {
 std::string prometheus_text(const MetricsSnapshot& m) {
   const EngineStats& e = m.engine;
   std::string out;
+  out.reserve(16384 + 160 * (m.alerts.size() + m.http.size() + m.kafka.size()) + 400 * m.deliveries.size());
   header(out, "advx_up", "gauge", "1 while advx serve runs.");
   sample(out, "advx_up", "", 1);
   stream_counters(e, out);
@@ -108,6 +160,17 @@ std::string prometheus_text(const MetricsSnapshot& m) {
   header(out, "advx_last_commit_seconds", "gauge",
          "Duration of the last micro-batch, first record to commit.");
   sample(out, "advx_last_commit_seconds", "", e.last_commit_seconds);
+  const std::vector<std::string> latency_le = le_values(e.batch_seconds.bounds());
+  header(out, "advx_batch_seconds", "histogram",
+         "Duration of committed micro-batches, first submission taken to commit done.");
+  histogram(out, "advx_batch_seconds", "", e.batch_seconds.view(), latency_le);
+  header(out, "advx_commit_seconds", "histogram", "Duration of the store's COMMIT of each micro-batch.");
+  histogram(out, "advx_commit_seconds", "", e.commit_seconds.view(), latency_le);
+  header(out, "advx_event_lag_seconds", "histogram",
+         "Processing time less event time of stored events, per stream (at least 0).");
+  const std::vector<std::string> lag_le = le_values(LagHistogram::bounds());
+  for (int i = 0; i < kStreamCount; i++)
+    histogram(out, "advx_event_lag_seconds", stream_label(i), e.event_lag[size_t(i)].view(), lag_le);
   header(out, "advx_http_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
   for (const auto& h : m.http)
     sample(out, "advx_http_requests_total",
@@ -121,7 +184,50 @@ std::string prometheus_text(const MetricsSnapshot& m) {
            "topic=\"" + label_value(k.topic) + "\",partition=\"" + std::to_string(k.partition) + "\"",
            double(k.high_watermark - k.next_offset));
   }
+  header(out, "advx_alerts", "gauge",
+         "1 per active alert of the data-quality monitor (pending or firing), as Prometheus' ALERTS series.");
+  std::string labels;
+  for (const auto& a : m.alerts) {
+    labels.clear();
+    add_label(labels, "alertname", a.rule);
+    add_label(labels, "source", a.source);
+    add_label(labels, "campaign", a.campaign);
+    add_label(labels, "severity", a.severity);
+    add_label(labels, "alertstate", a.state);
+    sample(out, "advx_alerts", labels, 1);
+  }
+  header(out, "advx_alert_deliveries_total", "counter",
+         "Alert notifications, by receiver and result (sent, retried, failed, dropped).");
+  for (const auto& d : m.deliveries) {
+    const std::pair<const char*, uint64_t> results[] = {
+        {"sent", d.sent}, {"retried", d.retried}, {"failed", d.failed}, {"dropped", d.dropped}};
+    for (const auto& [result, n] : results) {
+      labels = "receiver=\"" + label_value(d.receiver) + "\",result=\"" + result + '"';
+      sample(out, "advx_alert_deliveries_total", labels, double(n));
+    }
+  }
+  header(out, "advx_rule_evaluations_total", "counter", "Evaluations of the data-quality rules.");
+  sample(out, "advx_rule_evaluations_total", "", double(m.rule_evaluations));
+  header(out, "advx_rule_evaluation_seconds", "gauge", "Duration of the last evaluation of the rules.");
+  sample(out, "advx_rule_evaluation_seconds", "", m.last_evaluation_seconds);
   return out;
+}
+
+std::string prometheus_float(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Go's %g with the shortest digits: exponent form below 1e-4 and from 1e+06 on, else plain decimals.
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  const std::string_view sci(buf, size_t(r.ptr - buf));
+  int exp = 0;
+  const size_t e = sci.find('e');
+  const char* from = sci.data() + e + 1;
+  if (*from == '+') ++from;
+  std::from_chars(from, sci.data() + sci.size(), exp);
+  if (exp < -4 || exp >= 6) return std::string(sci);  // "1e+06", "1.5e-05": as Go writes them
+  r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  return std::string(buf, r.ptr);
 }
 
 std::string prometheus_text(const BatchRunMetrics& run) {

@@ -25,11 +25,29 @@ struct MetricsSnapshot {
     uint64_t count = 0;
   };
   std::vector<HttpRequests> http;
+  // The data-quality monitor (src/monitor, docs/ALERTS.md): filled by whoever runs the rules; empty without.
+  struct AlertSample {
+    std::string rule, source, campaign, severity, state;  // state "pending" | "firing"
+  };
+  std::vector<AlertSample> alerts;  // the active alerts: one advx_alerts series each
+  struct DeliverySample {
+    std::string receiver;
+    uint64_t sent = 0, retried = 0, failed = 0, dropped = 0;
+  };
+  std::vector<DeliverySample> deliveries;
+  uint64_t rule_evaluations = 0;
+  double last_evaluation_seconds = 0;
 };
 
 // Every metric with HELP and TYPE lines, one sample per stream (and reason) even when zero, so that
-// dashboards and alert rules see a series from the start.
+// dashboards and alert rules see a series from the start. Histograms (advx_batch_seconds,
+// advx_commit_seconds, advx_event_lag_seconds) as Prometheus writes them: cumulative _bucket{le=...}
+// series ending with le="+Inf", then _sum and _count. Alert label values that are empty are left out.
 std::string prometheus_text(const MetricsSnapshot& snapshot);
+
+// A float as Prometheus' client libraries write it (Go's strconv 'g' with the shortest precision): "0.005",
+// "1", "86400", "1e+06", "+Inf". Used for `le` label values, which must match across sources.
+std::string prometheus_float(double v);
 
 // advx ingest --metrics-file: the per-stream counters of one batch run (the same names as above), plus
 // advx_ingest_seconds, advx_ingest_failed_files and advx_ingest_last_run_timestamp_seconds, for node

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -237,6 +239,78 @@ TEST_F(Engine, LateEventsAreStoredAndCounted) {
   EXPECT_EQ(r.stored, 2u);
   EXPECT_EQ(r.late, 1u);
   EXPECT_EQ(engine->stats().late[0], 1u);
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ" of `now` less `ago` seconds (now: whole wall-clock seconds).
+std::string seconds_ago(int64_t ago) {
+  const std::time_t t =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count() -
+      ago;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The engine stamps a batch with the wall clock: event times a known distance before now fall in known lag
+// buckets (each at least a second inside its bucket). Only stored events count, only committed batches.
+TEST_F(Engine, EventLagHistogramCountsStoredEvents) {
+  // A failed commit counts nothing.
+  reader->execute("ALTER TABLE rejects RENAME TO rejects_away");
+  EXPECT_EQ(run(json(imp("x1", seconds_ago(3)) + "{broken\n")).status, SubmitResult::Status::store_error);
+  reader->execute("ALTER TABLE rejects_away RENAME TO rejects");
+  EngineStats st = engine->stats();
+  EXPECT_EQ(st.event_lag[0].count, 0u);
+  EXPECT_EQ(st.batch_seconds.count, 0u);
+
+  const SubmitResult r = run(json(imp("l1", seconds_ago(-60)) +  // 1 minute ahead (allowed skew): lag 0
+                                  imp("l2", seconds_ago(10)) + imp("l3", seconds_ago(10)) +  // (5, 15]
+                                  imp("l4", seconds_ago(630)) +                              // (600, 900]
+                                  imp("l5", seconds_ago(3 * 3600)) +                         // (7200, 21600]
+                                  imp("l6", "2026-10-01T10:00:00Z") +  // over a day: +Inf
+                                  imp("l2", seconds_ago(10)) +         // a duplicate
+                                  "{broken\n"));                       // a reject
+  ASSERT_EQ(r.status, SubmitResult::Status::ok);
+  ASSERT_EQ(r.stored, 6u);
+  Submission clicks;
+  clicks.stream = Stream::events;
+  clicks.format = BodyFormat::csv;
+  clicks.body = "event_id,event_timestamp,user_id,ad_campaign_id,event_type\nk1," + seconds_ago(20) +
+                ",u7,c1,click\nk2," + seconds_ago(20) + ",u7,c1,click\n";
+  clicks.source = "test";
+  ASSERT_EQ(run(std::move(clicks)).stored, 2u);
+
+  st = engine->stats();
+  const LagHistogram& imps = st.event_lag[size_t(Stream::impressions)];
+  EXPECT_EQ(imps.count, st.streams[size_t(Stream::impressions)].stored);
+  std::array<uint64_t, LagHistogram::kBuckets> want{};
+  want[lag_bucket(0)] = 1;
+  want[lag_bucket(10.5)] = 2;
+  want[lag_bucket(700)] = 1;
+  want[lag_bucket(3 * 3600)] = 1;
+  want[LagHistogram::kBuckets - 1] = 1;
+  EXPECT_EQ(imps.counts, want);
+  EXPECT_EQ(lag_bucket(10.5), 2u);  // le=15
+  EXPECT_EQ(lag_bucket(700), 8u);   // le=900
+  // The sum: each lag within a few seconds of its nominal value (event times are whole seconds).
+  const double old = double(std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()) -
+                     double(1790848800);  // 2026-10-01T10:00:00Z
+  const double nominal = 0 + 10 + 10 + 630 + 3 * 3600 + old;
+  EXPECT_GT(imps.sum, nominal - 10);
+  EXPECT_LT(imps.sum, nominal + 10);
+  const LagHistogram& events = st.event_lag[size_t(Stream::events)];
+  EXPECT_EQ(events.count, 2u);
+  EXPECT_EQ(events.counts[lag_bucket(25)], 2u);  // (15, 30]
+  EXPECT_EQ(st.event_lag[size_t(Stream::bid_requests)].count, 0u);
+  // One observation per committed micro-batch.
+  EXPECT_EQ(st.batch_seconds.count, st.commits);
+  EXPECT_EQ(st.commit_seconds.count, st.commits);
+  EXPECT_GT(st.batch_seconds.sum, 0);
+  EXPECT_LE(st.commit_seconds.sum, st.batch_seconds.sum);
 }
 
 TEST_F(Engine, StopCommitsEverythingQueuedAndRefusesMore) {

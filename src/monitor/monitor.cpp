@@ -1,0 +1,216 @@
+#include "monitor/monitor.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include "core/json_text.hpp"
+#include "core/time_util.hpp"
+
+namespace advx::monitor {
+
+namespace {
+
+int64_t wall_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void append_number(double v, std::string& out) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  out += buf;
+}
+
+}  // namespace
+
+Monitor::Monitor(std::unique_ptr<DuckDbStore> store, MonitorOptions options,
+                 std::function<std::array<uint64_t, kStreamCount>()> duplicates,
+                 std::function<int64_t()> clock)
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      duplicates_(std::move(duplicates)),
+      clock_(clock ? std::move(clock) : wall_clock_us),
+      notifier_(options_.notifier),
+      tracker_(options_.repeat_interval_us, /*keep_history=*/false) {
+  frame_.bucket_us = options_.bucket_us;
+  // How far back the rules look: the frame keeps that much; per-campaign buckets only as far as the
+  // campaign rules need (they are the bulk of it).
+  for (const Rule& r : options_.rules) {
+    if (!r.enabled) continue;
+    int64_t back = r.window_us + r.baseline_us + options_.bucket_us;
+    if (r.kind == RuleKind::volume) back = std::max<int64_t>(back, 7 * 24 * 3600'000'000LL + r.window_us);
+    if (r.kind == RuleKind::freshness) back += 60 * options_.bucket_us;
+    lookback_us_ = std::max(lookback_us_, back);
+    if (r.kind == RuleKind::ctr || r.kind == RuleKind::conversion_rate)
+      campaign_lookback_us_ =
+          std::max(campaign_lookback_us_, r.window_us + r.baseline_us + options_.bucket_us);
+  }
+}
+
+Monitor::~Monitor() { stop(); }
+
+bool Monitor::check_options(std::string* error) const {
+  for (const Rule& r : options_.rules) {
+    if (r.enabled && r.kind != RuleKind::freshness && r.window_us < options_.bucket_us) {
+      *error = "rule " + r.name + ": window " + format_duration(r.window_us) +
+               " is shorter than one bucket (" + format_duration(options_.bucket_us) + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+void Monitor::start() {
+  notifier_.start();
+  thread_ = std::thread(&Monitor::run, this);
+}
+
+void Monitor::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  notifier_.stop();
+}
+
+void Monitor::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const int64_t now = floor_to(clock_() - options_.settle_us, options_.bucket_us);
+    if (now > last_eval_us_) {
+      lock.unlock();
+      try {
+        evaluate_at(now);
+      } catch (const StoreError& e) {
+        std::fprintf(stderr, "advx serve: monitor: %s\n", e.what());
+        std::lock_guard l(mutex_);
+        stats_.errors++;
+      }
+      lock.lock();
+      continue;
+    }
+    // Sleep until the next bucket is due, polling at most poll_us apart.
+    const int64_t due = now + options_.bucket_us + options_.settle_us - clock_();
+    wake_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(1000, std::min(due, options_.poll_us))));
+  }
+}
+
+void Monitor::refresh_frame(int64_t now_us) {
+  const int64_t bucket = options_.bucket_us;
+  // The newest buckets are read again: rows committed late in them, and attribution (orphans) since.
+  const int64_t from = loaded_to_us_ == 0 ? floor_to(now_us - lookback_us_, bucket)
+                                          : std::max<int64_t>(0, loaded_to_us_ - 2 * bucket);
+  frame_.replace_minutes(read_quality_frame(*store_, from, now_us, ArrivalClock::ingested_at, bucket));
+  loaded_to_us_ = now_us;
+  frame_.trim(now_us - lookback_us_, now_us - campaign_lookback_us_);
+}
+
+void Monitor::evaluate_at(int64_t now_us) {
+  const auto t0 = std::chrono::steady_clock::now();
+  refresh_frame(now_us);
+  // Duplicates are not stored: the engine's counts since the last evaluation go to the bucket just ended.
+  if (duplicates_) {
+    const std::array<uint64_t, kStreamCount> d = duplicates_();
+    auto& bucket = frame_.streams[now_us - options_.bucket_us];
+    for (int s = 0; s < kStreamCount; s++) {
+      bucket[size_t(s)].duplicates += d[size_t(s)] - last_duplicates_[size_t(s)];
+      last_duplicates_[size_t(s)] = d[size_t(s)];
+    }
+  }
+  const std::vector<Breach> breaches = evaluate(options_.rules, frame_, now_us);
+  std::vector<Transition> transitions;
+  std::vector<Alert> firing;
+  {
+    std::lock_guard lock(mutex_);
+    transitions = tracker_.update(breaches, now_us);
+    last_eval_us_ = now_us;
+    for (const Alert& a : tracker_.active())
+      if (a.state == AlertState::firing) firing.push_back(a);
+  }
+  std::vector<Alert> to_alertmanager;
+  for (const Transition& t : transitions) {
+    notifier_.notify(t.alert, t.notice);
+    if (t.notice == Notice::resolved) to_alertmanager.push_back(t.alert);
+  }
+  // Alertmanager hears of every change at once, and of every firing alert again each resend interval.
+  if (!transitions.empty() || now_us - last_resend_us_ >= options_.alertmanager_resend_us) {
+    to_alertmanager.insert(to_alertmanager.end(), firing.begin(), firing.end());
+    notifier_.send_to_alertmanager(to_alertmanager);
+    last_resend_us_ = now_us;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard lock(mutex_);
+  stats_.evaluations++;
+  stats_.last_evaluation_seconds = seconds;
+}
+
+std::vector<Alert> Monitor::active() const {
+  std::lock_guard lock(mutex_);
+  return tracker_.active();
+}
+
+std::string Monitor::alerts_json() const {
+  std::vector<Alert> alerts;
+  int64_t evaluated = 0;
+  {
+    std::lock_guard lock(mutex_);
+    alerts = tracker_.active();
+    evaluated = last_eval_us_;
+  }
+  std::string out = "{\"evaluated_at\": ";
+  if (evaluated)
+    append_json_string(format_timestamp(evaluated), out);
+  else
+    out += "null";
+  out += ", \"alerts\": [";
+  for (size_t i = 0; i < alerts.size(); i++) {
+    const Alert& a = alerts[i];
+    out += i ? ",\n  {" : "\n  {";
+    const std::pair<const char*, const std::string*> texts[] = {
+        {"rule", &a.rule}, {"source", &a.source}, {"campaign", &a.campaign}, {"severity", &a.severity}};
+    for (const auto& [k, v] : texts) {
+      out += '"';
+      out += k;
+      out += "\": ";
+      if (v->empty())
+        out += "null";
+      else
+        append_json_string(*v, out);
+      out += ", ";
+    }
+    out += "\"state\": ";
+    append_json_string(alert_state_name(a.state), out);
+    out += ", \"active_since\": ";
+    append_json_string(format_timestamp(a.active_since_us), out);
+    out += ", \"fired_at\": ";
+    if (a.fired_at_us)
+      append_json_string(format_timestamp(a.fired_at_us), out);
+    else
+      out += "null";
+    out += ", \"value\": ";
+    append_number(a.value, out);
+    out += ", \"threshold\": ";
+    append_number(a.threshold, out);
+    out += ", \"summary\": ";
+    append_json_string(a.summary, out);
+    out += '}';
+  }
+  out += alerts.empty() ? "]}\n" : "\n]}\n";
+  return out;
+}
+
+MonitorStats Monitor::stats() const {
+  MonitorStats s;
+  {
+    std::lock_guard lock(mutex_);
+    s = stats_;
+  }
+  s.deliveries = notifier_.stats();
+  return s;
+}
+
+}  // namespace advx::monitor
