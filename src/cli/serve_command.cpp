@@ -295,7 +295,8 @@ void add_serve_command(CLI::App& app, int& result) {
       "Endpoints: POST /v1/impressions (NDJSON or a JSON array), POST /v1/events (CSV), POST "
       "/v1/bid-requests\n"
       "(Avro OCF or one Confluent-framed datum), GET /v1/pixel, GET /v1/report/campaigns, POST /v1/sql,\n"
-      "GET /healthz, GET /readyz. SIGTERM commits everything accepted and exits 0; SIGHUP reloads --dims.");
+      "GET /healthz, GET /readyz, GET /metrics, GET /v1/alerts (data-quality alerts: docs/ALERTS.md).\n"
+      "SIGTERM commits everything accepted and exits 0; SIGHUP reloads --dims.");
   sub->callback([args, &result] { result = run_serve(*args); });
 }
 

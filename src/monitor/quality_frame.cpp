@@ -1,6 +1,8 @@
 #include "monitor/quality_frame.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <string_view>
 #include <vector>
 
@@ -12,6 +14,7 @@ void StreamMinute::add(const StreamMinute& o) {
   filtered += o.filtered;
   duplicates += o.duplicates;
   for (size_t i = 0; i < lag.size(); i++) lag[i] += o.lag[i];
+  max_lag_s = std::max(max_lag_s, o.max_lag_s);
   unknown += o.unknown;
   auction_named += o.auction_named;
   auction_unknown += o.auction_unknown;
@@ -125,7 +128,8 @@ std::string frame_sql(Stream s, int64_t from_us, int64_t to_us, ArrivalClock clo
          "count(*) FILTER (cat = 0 AND unknown), count(*) FILTER (cat = 0 AND named), "
          "count(*) FILTER (cat = 0 AND auction_unknown), count(*) FILTER (cat = 0 AND auction_won), "
          "count(*) FILTER (cat = 0 AND is_click), count(*) FILTER (cat = 0 AND orphan), "
-         "count(*) FILTER (cat = 0 AND is_conversion) FROM x WHERE clock >= " +
+         "count(*) FILTER (cat = 0 AND is_conversion), max(" +
+         lag + ") FILTER (cat = 0) FROM x WHERE clock >= " +
          ts(from_us) + " AND clock < " + ts(to_us) +
          " GROUP BY GROUPING SETS ((minute, bucket), (minute, campaign_id))";
 }
@@ -166,6 +170,7 @@ QualityFrame read_quality_frame(DuckDbStore& store, int64_t from_us, int64_t to_
         m.clicks = to_u64(v[11]);
         m.orphan_clicks = to_u64(v[12]);
         m.conversions = to_u64(v[13]);
+        if (!r.is_null[row][14]) m.max_lag_s = std::strtod(v[14].c_str(), nullptr);
         const int64_t bucket = to_i64(v[1]);
         if (bucket >= 0 && size_t(bucket) < kLagBucketCount) m.lag[size_t(bucket)] = m.stored;
         frame.streams[minute][size_t(si)].add(m);

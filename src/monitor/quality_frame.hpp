@@ -40,6 +40,7 @@ struct StreamMinute {
   uint64_t filtered = 0;
   uint64_t duplicates = 0;                      // advx serve only: the store does not keep duplicates
   std::array<uint64_t, kLagBucketCount> lag{};  // stored events by event-time lag
+  double max_lag_s = 0;                         // the largest lag (bounds a quantile read from the buckets)
   uint64_t unknown = 0;          // impressions: unknown creative; clicks and conversions: unknown campaign
   uint64_t auction_named = 0;    // impressions naming an auction_id
   uint64_t auction_unknown = 0;  // ...whose bid request is not stored

@@ -82,7 +82,10 @@ void delay(const Rule& r, Ctx& c) {
   for (int s = 0; s < kStreamCount; s++) {
     const StreamMinute w = sum_stream(c.frame, s, c.now - r.window_us, c.now);
     if (double(w.stored) < r.min_count || w.stored == 0) continue;
-    const double p95_min = lag_quantile(w.lag, 0.95) / 60;
+    // The buckets are coarse (20 to 30 minutes is one): no quantile is above the largest lag seen.
+    double p95 = lag_quantile(w.lag, 0.95);
+    if (w.max_lag_s > 0) p95 = std::min(p95, w.max_lag_s);
+    const double p95_min = p95 / 60;
     if (p95_min > r.threshold)
       c.breach(r, s, {}, p95_min,
                std::string(stream_name(Stream(s))) + fmt(": p95 event-time lag %.1f minutes", p95_min));

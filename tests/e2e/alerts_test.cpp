@@ -43,13 +43,14 @@ class WebhookReceiver {
   // The first body containing `text`, waiting up to `timeout`; "" when none came.
   std::string wait_for(const std::string& text, std::chrono::seconds timeout) const {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
+    for (;;) {  // looks at least once, also with a timeout of 0
       for (const std::string& b : bodies())
         if (b.find(text) != std::string::npos) return b;
+      if (std::chrono::steady_clock::now() >= deadline) return "";
       std::this_thread::sleep_for(100ms);
     }
-    return "";
   }
+
 
  private:
   httplib::Server server_;
@@ -59,10 +60,12 @@ class WebhookReceiver {
   std::vector<std::string> bodies_;
 };
 
-std::string impressions(int good, int bad, int seq) {
+// `good` valid impressions timestamped now + `shift_s`, then `bad` malformed lines.
+std::string impressions(int good, int bad, int seq, int64_t shift_s = 0) {
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+          .count() +
+      shift_s;
   std::string body;
   for (int i = 0; i < good; i++)
     body += R"({"impression_id":"i)" + std::to_string(seq) + "-" + std::to_string(i) +
@@ -215,6 +218,38 @@ TEST(ServeAlerts, AlertmanagerReceivesTheAlertAndSeesItResolve) {
   EXPECT_EQ(metric_value(metrics, R"(advx_alert_deliveries_total{receiver="alertmanager",result="failed"})"),
             0)
       << metrics;
+  EXPECT_EQ(serve.kill(SIGTERM), 0);
+}
+
+// A source delivering 20 minutes late: the p95 event-time lag of what arrives (processing time, i.e.
+// ingested_at, less event time) is over the 10-minute threshold; on-time data resolves it.
+TEST(ServeAlerts, ALateSourceFiresDelayAndResolvesWhenItCatchesUp) {
+  TempDir dir;
+  WebhookReceiver hook;
+  write_file(dir.path() / "advx.toml",
+             "[monitor]\nbucket = \"1s\"\nwebhook_url = \"" + hook.url() +
+                 "\"\n[rules.delay]\nwindow = \"3s\"\nfor = \"1s\"\nmin_count = 10\n");
+  ServeProcess serve({"--config", dir.str("advx.toml"), "--db", dir.str("s.duckdb"), "--http", "127.0.0.1:0"},
+                     dir.str("serve.log"));
+  ASSERT_TRUE(serve.started()) << slurp(dir.str("serve.log"));
+  const std::string base = "http://127.0.0.1:" + std::to_string(serve.port());
+  std::string firing;
+  for (int i = 0; i < 40 && firing.empty(); i++) {
+    ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(10, 0, i, -20 * 60)).status, 200);
+    std::this_thread::sleep_for(200ms);
+    firing = hook.wait_for("[FIRING] delay", 0s);
+  }
+  ASSERT_FALSE(firing.empty()) << slurp(dir.str("serve.log"));
+  // 20 minutes and a few seconds of lag: in the (20, 30] minute bucket, the p95 bounded by the largest lag.
+  EXPECT_NE(firing.find("impressions: p95 event-time lag 20.0 minutes"), std::string::npos) << firing;
+  EXPECT_NE(firing.find(R"("title":"threshold","value":"10")"), std::string::npos) << firing;
+  std::string resolved;
+  for (int i = 0; i < 50 && resolved.empty(); i++) {
+    ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(10, 0, 100 + i)).status, 200);
+    std::this_thread::sleep_for(200ms);
+    resolved = hook.wait_for("[RESOLVED] delay", 0s);
+  }
+  EXPECT_FALSE(resolved.empty()) << slurp(dir.str("serve.log"));
   EXPECT_EQ(serve.kill(SIGTERM), 0);
 }
 

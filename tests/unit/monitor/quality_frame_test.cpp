@@ -59,6 +59,12 @@ TEST(QualityFrame, FileOrderClockPlacesDelayedRecordsWhereTheyWereRead) {
     // On-time rows lag nothing, or the seconds to their chunk's 10th percentile.
     EXPECT_EQ(s.lag[0] + s.lag[1] + s.lag[2] + s.lag[3], 60u) << m;
     EXPECT_EQ(s.lag[lag_bucket(23 * 60 + 20)], m == 3 ? 10u : 0u) << m;
+    if (m == 3) {
+      EXPECT_GE(s.max_lag_s, 23 * 60 + 8) << m;  // 00:03:08 or :16 less 20 minutes before T0
+      EXPECT_LE(s.max_lag_s, 23 * 60 + 16) << m;
+    } else {
+      EXPECT_LT(s.max_lag_s, 30) << m;
+    }
     EXPECT_EQ(s.records(), s.stored + s.rejected);
     EXPECT_EQ(f.streams.at(T0 + m * M)[kEv].records(), 0u);
   }

@@ -75,6 +75,11 @@ TEST(Rules, DelayReadsTheP95OfTheLagHistogram) {
   ASSERT_EQ(b.size(), 1u);
   // rank 950 of 1000: 10 into the 60 records of the (900, 1200] bucket -> 900 + 300 * 10/60 = 950 s.
   EXPECT_NEAR(b[0].value, 950.0 / 60, 1e-9);
+  // No quantile is above the largest lag seen: 16 minutes bounds the interpolated 950 s.
+  f.streams[T0][kImp].max_lag_s = 16 * 60;
+  EXPECT_DOUBLE_EQ(run(r, f, T0 + 10 * M).at(0).value, 950.0 / 60);
+  f.streams[T0][kImp].max_lag_s = 15 * 60;
+  EXPECT_DOUBLE_EQ(run(r, f, T0 + 10 * M).at(0).value, 15);
   // 5 late in 100: p95 is the last on-time record's bucket.
   for (auto& [m, s] : f.streams) {
     s[kImp].lag[lag_bucket(0.5)] = 95;
