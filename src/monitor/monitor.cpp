@@ -101,10 +101,19 @@ void Monitor::run() {
 
 void Monitor::refresh_frame(int64_t now_us) {
   const int64_t bucket = options_.bucket_us;
-  // The newest buckets are read again: rows committed late in them, and attribution (orphans) since.
-  const int64_t from = loaded_to_us_ == 0 ? floor_to(now_us - lookback_us_, bucket)
-                                          : std::max<int64_t>(0, loaded_to_us_ - 2 * bucket);
-  frame_.replace_minutes(read_quality_frame(*store_, from, now_us, ArrivalClock::ingested_at, bucket));
+  // The new buckets; and the clicks of the one before them again, for attribution since (an orphan a
+  // second ago may have met its impression). Rows are not committed late into a bucket: it is read
+  // settle_us after it ends.
+  if (loaded_to_us_ == 0) {
+    frame_.replace_minutes(read_quality_frame(*store_, floor_to(now_us - lookback_us_, bucket), now_us,
+                                              ArrivalClock::ingested_at, bucket));
+  } else {
+    frame_.replace_minutes(read_quality_frame(*store_, loaded_to_us_ - bucket, loaded_to_us_,
+                                              ArrivalClock::ingested_at, bucket, Stream::events),
+                           Stream::events);
+    frame_.replace_minutes(
+        read_quality_frame(*store_, loaded_to_us_, now_us, ArrivalClock::ingested_at, bucket));
+  }
   loaded_to_us_ = now_us;
   frame_.trim(now_us - lookback_us_, now_us - campaign_lookback_us_);
 }

@@ -24,15 +24,29 @@ void StreamMinute::add(const StreamMinute& o) {
   conversions += o.conversions;
 }
 
-void QualityFrame::replace_minutes(QualityFrame&& newer) {
+void QualityFrame::replace_minutes(QualityFrame&& newer, std::optional<Stream> only) {
   for (auto& [m, s] : newer.streams) {
-    // Duplicates are not stored: a re-read knows none, keep what the engine added.
-    auto it = streams.find(m);
-    if (it != streams.end())
-      for (int i = 0; i < kStreamCount; i++) s[size_t(i)].duplicates = it->second[size_t(i)].duplicates;
-    streams[m] = s;
+    auto& mine = streams[m];
+    for (int i = 0; i < kStreamCount; i++) {
+      if (only && Stream(i) != *only) continue;
+      // Duplicates are not stored: a re-read knows none, keep what the engine added.
+      s[size_t(i)].duplicates = mine[size_t(i)].duplicates;
+      mine[size_t(i)] = s[size_t(i)];
+    }
   }
-  for (auto& [m, c] : newer.campaigns) campaigns[m] = std::move(c);
+  for (auto& [m, c] : newer.campaigns) {
+    if (!only) {
+      campaigns[m] = std::move(c);
+      continue;
+    }
+    if (*only != Stream::events) continue;  // the campaigns' counts of the other streams are impressions
+    for (auto& [id, counts] : campaigns[m]) counts.clicks = counts.conversions = 0;
+    for (const auto& [id, counts] : c) {
+      CampaignMinute& mine = campaigns[m][id];
+      mine.clicks = counts.clicks;
+      mine.conversions = counts.conversions;
+    }
+  }
 }
 
 void QualityFrame::trim(int64_t minute_us, int64_t campaign_minute_us) {
@@ -97,14 +111,21 @@ constexpr int kClockChunk = 16;
 
 std::string frame_sql(Stream s, int64_t from_us, int64_t to_us, ArrivalClock clock, int64_t bucket_us) {
   std::string rows;
-  // Bid requests an impression may name: the auction precedes its impression, by seconds usually.
-  const std::string bid_filter = " AND event_time >= " + ts(from_us - 3600'000'000LL) + " AND event_time < " +
-                                 ts(to_us + 3600'000'000LL);
+  // Bid requests an impression may name: within an hour of it (the auction precedes its impression, by
+  // seconds usually). By the clock, the impressions' event times are the frame's range; by ingested_at,
+  // they are wherever the arriving impressions say (a backfill brings last week's).
+  std::string bid_filter = " AND event_time >= " + ts(from_us - 3600'000'000LL) + " AND event_time < " +
+                           ts(to_us + 3600'000'000LL);
   if (clock == ArrivalClock::ingested_at) {
-    rows =
-        "WITH x AS (SELECT *, ingested_at AS clock FROM (" +
-        stream_rows(s, " AND ingested_at >= " + ts(from_us) + " AND ingested_at < " + ts(to_us), bid_filter) +
-        "))";
+    const std::string arrived = " AND ingested_at >= " + ts(from_us) + " AND ingested_at < " + ts(to_us);
+    bid_filter = " AND event_time >= (SELECT lo FROM bounds) AND event_time <= (SELECT hi FROM bounds)";
+    // One scan for both bounds, and only where they are used.
+    rows = s == Stream::impressions
+               ? "WITH bounds AS MATERIALIZED (SELECT min(event_time) - INTERVAL 1 HOUR AS lo, "
+                 "max(event_time) + INTERVAL 1 HOUR AS hi FROM impressions WHERE true" +
+                     arrived + "), "
+               : "WITH ";
+    rows += "x AS (SELECT *, ingested_at AS clock FROM (" + stream_rows(s, arrived, bid_filter) + "))";
   } else {
     rows =
         "WITH r AS (" + stream_rows(s, "", bid_filter) +
@@ -129,8 +150,7 @@ std::string frame_sql(Stream s, int64_t from_us, int64_t to_us, ArrivalClock clo
          "count(*) FILTER (cat = 0 AND auction_unknown), count(*) FILTER (cat = 0 AND auction_won), "
          "count(*) FILTER (cat = 0 AND is_click), count(*) FILTER (cat = 0 AND orphan), "
          "count(*) FILTER (cat = 0 AND is_conversion), max(" +
-         lag + ") FILTER (cat = 0) FROM x WHERE clock >= " +
-         ts(from_us) + " AND clock < " + ts(to_us) +
+         lag + ") FILTER (cat = 0) FROM x WHERE clock >= " + ts(from_us) + " AND clock < " + ts(to_us) +
          " GROUP BY GROUPING SETS ((minute, bucket), (minute, campaign_id))";
 }
 
@@ -149,11 +169,12 @@ int64_t to_i64(const std::string& s) {
 }  // namespace
 
 QualityFrame read_quality_frame(DuckDbStore& store, int64_t from_us, int64_t to_us, ArrivalClock clock,
-                                int64_t bucket_us) {
+                                int64_t bucket_us, std::optional<Stream> only) {
   QualityFrame frame;
   frame.bucket_us = bucket_us;
   if (from_us >= to_us) return frame;
   for (int si = 0; si < kStreamCount; si++) {
+    if (only && Stream(si) != *only) continue;
     const QueryResult r = store.query(frame_sql(Stream(si), from_us, to_us, clock, bucket_us));
     for (size_t row = 0; row < r.rows.size(); row++) {
       const auto& v = r.rows[row];

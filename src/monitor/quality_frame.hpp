@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/lag_buckets.hpp"
@@ -58,15 +59,17 @@ struct QualityFrame {
   int64_t bucket_us = kMinuteUs;  // the width of a "minute": one minute, or less in tests of advx serve
   std::map<int64_t, std::array<StreamMinute, kStreamCount>> streams;   // minute (epoch µs) -> per stream
   std::map<int64_t, std::map<std::string, CampaignMinute>> campaigns;  // minute -> campaign -> counts
-  // Replaces the minutes of `newer` in this frame (a re-read of the newest minutes in advx serve).
-  void replace_minutes(QualityFrame&& newer);
+  // Replaces the minutes of `newer` in this frame (a re-read of the newest minutes in advx serve); with
+  // `only`, just that stream's counts (and for clicks_conversions the campaigns' clicks and conversions).
+  void replace_minutes(QualityFrame&& newer, std::optional<Stream> only = std::nullopt);
   // Drops minutes before `minute_us`; campaign minutes before `campaign_minute_us`.
   void trim(int64_t minute_us, int64_t campaign_minute_us);
 };
 
-// Reads the buckets [from_us, to_us) of the arrival clock (both multiples of bucket_us). Throws StoreError.
+// Reads the buckets [from_us, to_us) of the arrival clock (both multiples of bucket_us); with `only`, just
+// that stream. Throws StoreError.
 QualityFrame read_quality_frame(DuckDbStore& store, int64_t from_us, int64_t to_us, ArrivalClock clock,
-                                int64_t bucket_us = kMinuteUs);
+                                int64_t bucket_us = kMinuteUs, std::optional<Stream> only = std::nullopt);
 
 // The stored data's extent: the first and last minute with events, taken at the 0.1th and 99.9th
 // percentiles of event times so that a few late records or records from the future do not stretch it;

@@ -51,7 +51,6 @@ class WebhookReceiver {
     }
   }
 
-
  private:
   httplib::Server server_;
   int port_ = 0;

@@ -121,6 +121,20 @@ TEST(QualityFrame, IngestedAtClockCountsDiscrepancies) {
       "), "
       "('clicks_conversions', 'rejected', 'malformed_csv', 'http', 6, NULL, " +
       at + ")");
+  // A backfill: an impression of two days ago arriving now names a bid request of its own time, which is
+  // stored: its auction is known.
+  const std::string old_time = ts(T0 - 2 * 24 * 60 * M);
+  store.execute(
+      "INSERT INTO bid_requests (auction_id, event_time, source, source_record, ingested_at, won) "
+      "VALUES ('b1', " +
+      old_time + ", 'http', 3, " + at + ", true)");
+  store.execute(
+      "INSERT INTO impressions (event_key, event_time, campaign_id, unknown_creative, auction_id, "
+      "source, source_record, ingested_at) VALUES ('i5', " +
+      old_time +
+      ", 'c1', false, 'b1', 'http', "
+      "5, " +
+      at + ")");
   // A row ingested in the next minute is outside [T0, T0 + 1 min).
   store.execute(
       "INSERT INTO impressions (event_key, event_time, source, source_record, ingested_at) VALUES "
@@ -130,22 +144,23 @@ TEST(QualityFrame, IngestedAtClockCountsDiscrepancies) {
   const QualityFrame f = read_quality_frame(store, T0, T0 + M, ArrivalClock::ingested_at);
   ASSERT_EQ(f.streams.size(), 1u);
   const auto& s = f.streams.at(T0);
-  EXPECT_EQ(s[kImp].stored, 4u);
+  EXPECT_EQ(s[kImp].stored, 5u);
   EXPECT_EQ(s[kImp].filtered, 1u);
   EXPECT_EQ(s[kImp].unknown, 1u);
-  EXPECT_EQ(s[kImp].auction_named, 3u);
+  EXPECT_EQ(s[kImp].auction_named, 4u);
   EXPECT_EQ(s[kImp].auction_unknown, 1u);
-  EXPECT_EQ(s[kImp].auction_won, 1u);
+  EXPECT_EQ(s[kImp].auction_won, 2u);
   EXPECT_EQ(s[kImp].lag[lag_bucket(5)], 4u);
+  EXPECT_EQ(s[kImp].lag[lag_bucket(2 * 86400.0 + 30)], 1u);
   EXPECT_EQ(s[kEv].stored, 4u);
   EXPECT_EQ(s[kEv].rejected, 1u);
   EXPECT_EQ(s[kEv].clicks, 3u);
   EXPECT_EQ(s[kEv].orphan_clicks, 1u);
   EXPECT_EQ(s[kEv].conversions, 1u);
   EXPECT_EQ(s[kEv].unknown, 1u);
-  EXPECT_EQ(s[kBid].stored, 2u);
+  EXPECT_EQ(s[kBid].stored, 3u);
   const auto& c = f.campaigns.at(T0);
-  EXPECT_EQ(c.at("c1").impressions, 3u);
+  EXPECT_EQ(c.at("c1").impressions, 4u);
   EXPECT_EQ(c.at("c1").clicks, 2u);
   EXPECT_EQ(c.at("c1").conversions, 1u);
   EXPECT_EQ(c.at("c9").clicks, 1u);
@@ -170,6 +185,26 @@ TEST(QualityFrame, ReplaceKeepsTheEngineDuplicates) {
   EXPECT_EQ(f.streams[T0 + M][kImp].stored, 2u);
   f.trim(T0 + M, T0);
   EXPECT_EQ(f.streams.size(), 1u);
+}
+
+TEST(QualityFrame, ReplacingOneStreamKeepsTheOthers) {
+  QualityFrame f;
+  f.streams[T0][kImp].stored = 100;
+  f.streams[T0][kEv].clicks = 3;
+  f.streams[T0][kEv].orphan_clicks = 3;
+  f.campaigns[T0]["c1"] = {50, 2, 1};
+  f.campaigns[T0]["c2"] = {50, 1, 0};
+  QualityFrame clicks;  // a re-read of the clicks: two orphans found their impressions
+  clicks.streams[T0][kEv].clicks = 3;
+  clicks.streams[T0][kEv].orphan_clicks = 1;
+  clicks.campaigns[T0]["c1"] = {0, 2, 1};
+  clicks.campaigns[T0]["c2"] = {0, 1, 1};
+  f.replace_minutes(std::move(clicks), Stream::events);
+  EXPECT_EQ(f.streams[T0][kImp].stored, 100u);
+  EXPECT_EQ(f.streams[T0][kEv].orphan_clicks, 1u);
+  EXPECT_EQ(f.campaigns[T0]["c1"].impressions, 50u);
+  EXPECT_EQ(f.campaigns[T0]["c2"].impressions, 50u);
+  EXPECT_EQ(f.campaigns[T0]["c2"].conversions, 1u);
 }
 
 }  // namespace
