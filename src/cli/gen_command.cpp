@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/app.hpp"
+#include "core/time_util.hpp"
 #include "gen/generator.hpp"
 
 namespace advx::cli {
@@ -164,9 +165,7 @@ void add_gen_command(CLI::App& app, int& result) {
       result = kExitFailure;
       return;
     }
-    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+    const int64_t now_ms = wall_clock_us() / 1000;
     if (r.max_event_ms > now_ms)
       std::fprintf(
           stderr,

@@ -28,10 +28,4 @@ bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions
   return true;
 }
 
-int64_t wall_clock_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace advx::cli

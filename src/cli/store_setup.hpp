@@ -13,7 +13,4 @@ namespace advx::cli {
 // message on a bad file.
 bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions& dims, std::string* error);
 
-// Microseconds since the epoch, UTC.
-int64_t wall_clock_us();
-
 }  // namespace advx::cli

@@ -1,5 +1,6 @@
 #include "core/time_util.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -166,6 +167,12 @@ std::string format_timestamp(int64_t micros) {
                 c.day, (long long)(rem / kMicrosPerHour), (long long)(rem / 60'000'000 % 60),
                 (long long)(rem / kMicrosPerSecond % 60), (long long)(rem % kMicrosPerSecond));
   return buf;
+}
+
+int64_t wall_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace advx

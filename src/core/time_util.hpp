@@ -57,6 +57,9 @@ bool parse_timestamp_text(std::string_view text, int64_t* micros);
 // `YYYY-MM-DD` -> days since epoch.
 bool parse_date(std::string_view text, int32_t* days);
 
+// Now, by the system clock, in epoch microseconds.
+int64_t wall_clock_us();
+
 // For messages and tests: `2026-11-01T12:34:56.123456Z`.
 std::string format_timestamp(int64_t micros);
 

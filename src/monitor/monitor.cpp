@@ -10,12 +10,6 @@ namespace advx::monitor {
 
 namespace {
 
-int64_t wall_clock_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void append_number(double v, std::string& out) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);

@@ -28,12 +28,6 @@ int64_t steady_ms() {
       .count();
 }
 
-int64_t system_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Shortest text that reads back as the same double: 0.21, 120, 1e-07.
 std::string number_text(double v) {
   char buf[64];
@@ -380,7 +374,8 @@ void Notifier::run() {
         Delivery* d = it->release();
         queue_.erase(it);
         waiting_[r]--;
-        if (d->receiver == kAlertmanager) d->body = alertmanager_payload(d->alerts, system_us(), options_);
+        if (d->receiver == kAlertmanager)
+          d->body = alertmanager_payload(d->alerts, wall_clock_us(), options_);
         d->attempts++;
         d->response.clear();
         d->easy = curl_easy_init();

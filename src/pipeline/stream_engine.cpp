@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/time_util.hpp"
 #include "formats/avro/avro_decoder.hpp"
 #include "formats/format_detect.hpp"
 #include "sinks/duckdb_util.hpp"
@@ -12,12 +13,6 @@
 namespace advx {
 
 namespace {
-
-int64_t wall_clock_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The event_time column of each event table, for the watermark.
 int event_time_column(const TableDef& def) {

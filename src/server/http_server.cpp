@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/time_util.hpp"
 #include "server/http_json.hpp"
 #include "sinks/report_queries.hpp"
 #include "sinks/result_format.hpp"
@@ -314,9 +315,7 @@ bool decodable_encoding(std::string_view e) {
 // must never share one (also across restarts: the time comes first).
 std::string new_source(std::string_view path) {
   static std::atomic<uint64_t> counter{0};
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t micros = wall_clock_us();
   std::string s = "http:";
   s += path;
   s += '#';
