@@ -113,9 +113,7 @@ int run_check(const CheckOptions& o) {
     const monitor::QualityFrame frame = monitor::read_quality_frame(*store, from - lookback, to, clock);
     if (o.signals) {
       const QueryResult result = signals_result(frame, from, to);
-      const std::string text = o.format == "csv"    ? format_csv(result)
-                               : o.format == "json" ? format_json(result)
-                                                    : format_table(result);
+      const std::string text = format_result(result, o.format);
       std::fwrite(text.data(), 1, text.size(), stdout);
       return kExitOk;
     }
@@ -126,9 +124,7 @@ int run_check(const CheckOptions& o) {
       tracker.update(monitor::evaluate(config.rules, frame, now, &campaigns), now);
     const std::vector<monitor::Alert>& fired = tracker.fired();
     const QueryResult result = alerts_result(fired);
-    const std::string text = o.format == "csv"    ? format_csv(result)
-                             : o.format == "json" ? format_json(result)
-                                                  : format_table(result);
+    const std::string text = format_result(result, o.format);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fprintf(stderr, "advx check: %zu alert%s fired from %s to %s (%llu evaluations, one per minute)\n",
                  fired.size(), fired.size() == 1 ? "" : "s", format_timestamp(from).c_str(),

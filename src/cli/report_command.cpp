@@ -68,9 +68,9 @@ int print_report(const char* name, const ReportOptions& opts, const std::string&
   try {
     DuckDbStore store(opts.db, StoreMode::read_only);
     const QueryResult result = store.query_read_only(sql);
-    const std::string text = opts.format == "csv"    ? format_csv(result)
-                             : opts.format == "json" ? format_json(result)
-                                                     : format_table(report::humanize(result));
+    // People read the table: thousands separators and percentages; tools read CSV and JSON as stored.
+    const std::string text =
+        format_result(opts.format == "table" ? report::humanize(result) : result, opts.format);
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
       std::fprintf(stderr, "advx report %s: cannot write the result to standard output\n", name);
       return kExitFailure;

@@ -23,9 +23,7 @@ int run_sql(const SqlOptions& opts) {
   try {
     DuckDbStore store(opts.db, StoreMode::read_only);
     QueryResult result = store.query_read_only(opts.sql);
-    std::string text = opts.format == "csv"    ? format_csv(result)
-                       : opts.format == "json" ? format_json(result)
-                                               : format_table(result);
+    const std::string text = format_result(result, opts.format);
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
       std::fprintf(stderr, "advx sql: cannot write the result to standard output\n");
       return kExitFailure;

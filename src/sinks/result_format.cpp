@@ -202,4 +202,10 @@ std::string format_json(const QueryResult& result) {
   return out;
 }
 
+std::string format_result(const QueryResult& result, std::string_view format) {
+  if (format == "csv") return format_csv(result);
+  if (format == "json") return format_json(result);
+  return format_table(result);
+}
+
 }  // namespace advx

@@ -20,6 +20,9 @@ std::string format_csv(const QueryResult& result);
 // which JSON cannot hold, become strings), BOOLEAN is true/false, NULL is null, everything else a string.
 std::string format_json(const QueryResult& result);
 
+// The format a command's --format names: "csv", "json", anything else the table.
+std::string format_result(const QueryResult& result, std::string_view format);
+
 // Whether a DuckDB type name (QueryResult::column_types) is a number: integers, FLOAT, DOUBLE, DECIMAL.
 bool is_numeric_type(std::string_view type_name);
 
