@@ -73,14 +73,16 @@ void Monitor::stop() {
 
 void Monitor::run() {
   std::unique_lock lock(mutex_);
+  int64_t failed_at = -1;  // a bucket whose evaluation failed is not retried: the next bucket covers it
   while (!stopping_) {
     const int64_t now = floor_to(clock_() - options_.settle_us, options_.bucket_us);
-    if (now > last_eval_us_) {
+    if (now > last_eval_us_ && now != failed_at) {
       lock.unlock();
       try {
         evaluate_at(now);
       } catch (const StoreError& e) {
         std::fprintf(stderr, "advx serve: monitor: %s\n", e.what());
+        failed_at = now;
         std::lock_guard l(mutex_);
         stats_.errors++;
       }

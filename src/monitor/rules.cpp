@@ -47,8 +47,7 @@ struct Ctx {
   int64_t now;
   std::vector<Breach>& out;
   void breach(const Rule& r, int s, std::string campaign, double value, std::string summary) {
-    out.push_back({&r, s < 0 ? std::string() : std::string(stream_name(Stream(s))), std::move(campaign),
-                   value, std::move(summary)});
+    out.push_back({&r, std::string(stream_name(Stream(s))), std::move(campaign), value, std::move(summary)});
   }
 };
 
