@@ -79,18 +79,17 @@ std::string stream_rows(Stream s, const std::string& row_filter, const std::stri
   switch (s) {
     case Stream::impressions:
       return "SELECT i.event_time, i.ingested_at, i.source, i.source_record, 0 AS cat, i.campaign_id, "
-             "i.unknown_creative AS unknown, i.auction_id IS NOT NULL AS named, i.auction_id IS NOT NULL AND "
-             "b.auction_id IS NULL AS auction_unknown, coalesce(b.won, false) AS auction_won, false AS "
-             "is_click, "
-             "false AS orphan, false AS is_conversion FROM impressions i LEFT JOIN (SELECT auction_id, "
-             "bool_or(won) AS won FROM bid_requests "
-             "WHERE true" +
+             "i.unknown_creative AS unknown, i.auction_id IS NOT NULL AS named, "
+             "i.auction_id IS NOT NULL AND b.auction_id IS NULL AS auction_unknown, "
+             "coalesce(b.won, false) AS auction_won, false AS is_click, false AS orphan, "
+             "false AS is_conversion FROM impressions i "
+             "LEFT JOIN (SELECT auction_id, bool_or(won) AS won FROM bid_requests WHERE true" +
              bid_filter + " GROUP BY auction_id) b ON i.auction_id = b.auction_id WHERE true" + row_filter +
              " UNION ALL " + rejects;
     case Stream::events:
-      return "SELECT event_time, ingested_at, source, source_record, 0 AS cat, campaign_id, unknown_campaign "
-             "AS "
-             "unknown, false AS named, false AS auction_unknown, false AS auction_won, true AS is_click, "
+      return "SELECT event_time, ingested_at, source, source_record, 0 AS cat, campaign_id, "
+             "unknown_campaign AS unknown, false AS named, false AS auction_unknown, false AS auction_won, "
+             "true AS is_click, "
              "attribution = 'orphan' AS orphan, false AS is_conversion FROM clicks WHERE true" +
              row_filter +
              " UNION ALL SELECT event_time, ingested_at, source, source_record, 0, campaign_id, "
@@ -132,9 +131,9 @@ std::string frame_sql(Stream s, int64_t from_us, int64_t to_us, ArrivalClock clo
         "), n AS (SELECT *, row_number() OVER (ORDER BY ingested_at, source, source_record) AS rn FROM r), "
         "o AS (SELECT *, (rn - 1) // " +
         std::to_string(kClockChunk) +
-        " AS chunk FROM n), c AS (SELECT "
-        "chunk, quantile_disc(event_time, 0.75) AS q, quantile_disc(event_time, 0.1) AS q10 FROM o GROUP BY "
-        "chunk), k AS (SELECT chunk, q, q10, max(q) OVER (ORDER BY chunk ROWS BETWEEN UNBOUNDED PRECEDING "
+        " AS chunk FROM n), c AS (SELECT chunk, quantile_disc(event_time, 0.75) AS q, "
+        "quantile_disc(event_time, 0.1) AS q10 FROM o GROUP BY chunk), k AS (SELECT chunk, q, q10, max(q) "
+        "OVER (ORDER BY chunk ROWS BETWEEN UNBOUNDED PRECEDING "
         "AND 1 PRECEDING) AS prev FROM c), y AS (SELECT o.*, k.q, CASE WHEN o.event_time IS NOT NULL THEN "
         "greatest(k.prev, k.q10, o.event_time) END AS own FROM o JOIN k USING (chunk)), x AS (SELECT *, "
         "coalesce(own, last_value(own IGNORE NULLS) OVER (ORDER BY rn ROWS UNBOUNDED PRECEDING), q) AS "
