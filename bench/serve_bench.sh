@@ -6,32 +6,16 @@
 #   4. overload: OVERLOAD_S seconds (default 300) at twice the connections, RSS sampled every 10 s
 # Usage: bench/serve_bench.sh [SECONDS_PER_RUN=15] [OVERLOAD_S=300]. Needs build/advx (Release) and wrk.
 set -euo pipefail
-advx=${ADVX:-build/advx}  # the binary under test
 cd "$(dirname "$0")/.."
 secs=${1:-15}
 overload=${2:-300}
 out=bench/out/serve
 mkdir -p "$out"
-command -v wrk >/dev/null || { echo "bench: wrk missing (scripts/setup installs it)" >&2; exit 2; }
-[ -x "$advx" ] || { echo "bench: $advx missing" >&2; exit 2; }
-[ -f bench/data/dims/campaigns.csv ] || "$advx" gen --out bench/data/dims-gen --impressions 1000 --quiet
-dims=bench/data/dims-gen/dims
-[ -d bench/data/dims ] && dims=bench/data/dims
-
-start_server() {
-  rm -f "$out"/serve.duckdb*
-  "$advx" serve --db "$out/serve.duckdb" --dims "$dims" --http 127.0.0.1:0 > "$out/serve.out" 2> "$out/serve.err" &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
-  port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$out/serve.out" | head -1)
-  url=http://127.0.0.1:$port
-}
-stop_server() { kill -TERM "$pid"; wait "$pid" || true; }
-stored() { curl -s --data 'SELECT count(*) AS n FROM impressions' "$url/v1/sql" | sed -n 's/.*"n": *\([0-9]*\).*/\1/p'; }
+source bench/serve_lib.sh
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"; }
 
 echo "advx serve collector, $(date -u +%F), $(nproc) cores, ${secs}s per run"
-start_server
+start_server "$out" "$out/serve.err"
 ADVX_BATCH=1000 wrk -t1 -c8 -d"${secs}s" -s bench/wrk_impressions.lua "$url/v1/impressions" > "$out/batch.txt"
 line=$(grep WRK "$out/batch.txt")
 n=$(stored)
@@ -39,7 +23,7 @@ echo "1000-event POSTs, 8 connections: $line"
 echo "  stored $n impressions: $(echo "$n / $secs" | bc) events/s (target 200k)   RSS $(rss_mb) MB"
 stop_server
 
-start_server
+start_server "$out" "$out/serve.err"
 ADVX_BATCH=1 wrk -t1 -c64 -d"${secs}s" -s bench/wrk_impressions.lua "$url/v1/impressions" > "$out/single.txt"
 line=$(grep WRK "$out/single.txt")
 reqs=$(echo "$line" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
@@ -48,7 +32,7 @@ echo "  $(echo "$reqs / $secs" | bc) requests/s (target 20k); stored $(stored)  
 stop_server
 
 if [ "$overload" -gt 0 ]; then
-  start_server
+  start_server "$out" "$out/serve.err"
   ADVX_BATCH=1000 wrk -t2 -c32 -d"${overload}s" -s bench/wrk_impressions.lua "$url/v1/impressions" \
     > "$out/overload.txt" &
   wrk_pid=$!
