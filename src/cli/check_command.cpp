@@ -107,9 +107,7 @@ int run_check(const CheckOptions& o) {
                    extent.end_minute_us == 0 ? "the store holds no events" : "--from is not before --to");
       return extent.end_minute_us == 0 ? kExitOk : kExitUsage;
     }
-    int64_t lookback = 7 * 24 * 3600'000'000LL;
-    for (const monitor::Rule& r : config.rules)
-      lookback = std::max<int64_t>(lookback, r.window_us + r.baseline_us);
+    const int64_t lookback = monitor::lookback(config.rules, monitor::kMinuteUs).streams_us;
     const monitor::QualityFrame frame = monitor::read_quality_frame(*store, from - lookback, to, clock);
     if (o.signals) {
       const QueryResult result = signals_result(frame, from, to);

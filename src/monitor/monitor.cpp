@@ -26,20 +26,11 @@ Monitor::Monitor(std::unique_ptr<DuckDbStore> store, MonitorOptions options,
       duplicates_(std::move(duplicates)),
       clock_(clock ? std::move(clock) : wall_clock_us),
       notifier_(options_.notifier),
-      tracker_(options_.repeat_interval_us, /*keep_history=*/false) {
+      tracker_(options_.repeat_interval_us, /*keep_history=*/false),
+      // The frame keeps what the rules look back on; per-campaign buckets (the bulk of it) only as far
+      // back as the campaign rules need.
+      lookback_(lookback(options_.rules, options_.bucket_us)) {
   frame_.bucket_us = options_.bucket_us;
-  // How far back the rules look: the frame keeps that much; per-campaign buckets only as far as the
-  // campaign rules need (they are the bulk of it).
-  for (const Rule& r : options_.rules) {
-    if (!r.enabled) continue;
-    int64_t back = r.window_us + r.baseline_us + options_.bucket_us;
-    if (r.kind == RuleKind::volume) back = std::max<int64_t>(back, 7 * 24 * 3600'000'000LL + r.window_us);
-    if (r.kind == RuleKind::freshness) back += 60 * options_.bucket_us;
-    lookback_us_ = std::max(lookback_us_, back);
-    if (r.kind == RuleKind::ctr || r.kind == RuleKind::conversion_rate)
-      campaign_lookback_us_ =
-          std::max(campaign_lookback_us_, r.window_us + r.baseline_us + options_.bucket_us);
-  }
 }
 
 Monitor::~Monitor() { stop(); }
@@ -101,8 +92,8 @@ void Monitor::refresh_frame(int64_t now_us) {
   // second ago may have met its impression). Rows are not committed late into a bucket: it is read
   // settle_us after it ends.
   if (loaded_to_us_ == 0) {
-    frame_.replace_minutes(read_quality_frame(*store_, floor_to(now_us - lookback_us_, bucket), now_us,
-                                              ArrivalClock::ingested_at, bucket));
+    frame_.replace_minutes(read_quality_frame(*store_, floor_to(now_us - lookback_.streams_us, bucket),
+                                              now_us, ArrivalClock::ingested_at, bucket));
   } else {
     frame_.replace_minutes(read_quality_frame(*store_, loaded_to_us_ - bucket, loaded_to_us_,
                                               ArrivalClock::ingested_at, bucket, Stream::events),
@@ -111,7 +102,7 @@ void Monitor::refresh_frame(int64_t now_us) {
         read_quality_frame(*store_, loaded_to_us_, now_us, ArrivalClock::ingested_at, bucket));
   }
   loaded_to_us_ = now_us;
-  frame_.trim(now_us - lookback_us_, now_us - campaign_lookback_us_);
+  frame_.trim(now_us - lookback_.streams_us, now_us - lookback_.campaigns_us);
 }
 
 void Monitor::evaluate_at(int64_t now_us) {

@@ -76,14 +76,13 @@ class Monitor {
   // The evaluation thread's state.
   QualityFrame frame_;
   int64_t loaded_to_us_ = 0;  // the frame holds buckets before this
-  int64_t lookback_us_ = 0;
-  int64_t campaign_lookback_us_ = 0;
   std::array<uint64_t, kStreamCount> last_duplicates_{};
   int64_t last_eval_us_ = 0;
   int64_t last_resend_us_ = 0;
 
   mutable std::mutex mutex_;  // guards what other threads read
   AlertTracker tracker_;
+  const Lookback lookback_;
   MonitorStats stats_;
   std::condition_variable wake_;
   bool stopping_ = false;

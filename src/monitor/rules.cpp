@@ -332,6 +332,20 @@ std::vector<Breach> evaluate(const std::vector<Rule>& rules, const QualityFrame&
   return out;
 }
 
+Lookback lookback(const std::vector<Rule>& rules, int64_t bucket_us) {
+  Lookback l;
+  for (const Rule& r : rules) {
+    if (!r.enabled) continue;
+    int64_t back = r.window_us + r.baseline_us + bucket_us;
+    if (r.kind == RuleKind::volume) back = std::max<int64_t>(back, 7 * kDayUs + r.window_us);
+    if (r.kind == RuleKind::freshness) back += 60 * bucket_us;
+    l.streams_us = std::max(l.streams_us, back);
+    if (r.kind == RuleKind::ctr || r.kind == RuleKind::conversion_rate)
+      l.campaigns_us = std::max(l.campaigns_us, r.window_us + r.baseline_us + bucket_us);
+  }
+  return l;
+}
+
 bool parse_duration(std::string_view text, int64_t* us) {
   if (text.empty()) return false;
   double v = 0;

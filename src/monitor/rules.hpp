@@ -80,6 +80,14 @@ class CampaignIndex {
 std::vector<Breach> evaluate(const std::vector<Rule>& rules, const QualityFrame& frame, int64_t now_us,
                              const CampaignIndex* campaigns = nullptr);
 
+// How far back before an evaluation the enabled rules read: the stream minutes (windows, baselines, a
+// week for seasonal volume, an hour of buckets for freshness's liveness) and the campaign minutes.
+struct Lookback {
+  int64_t streams_us = 0;
+  int64_t campaigns_us = 0;
+};
+Lookback lookback(const std::vector<Rule>& rules, int64_t bucket_us);
+
 // "90s", "10m", "2h", "1d", "500ms", or a plain number of seconds -> µs. False when not one.
 bool parse_duration(std::string_view text, int64_t* us);
 std::string format_duration(int64_t us);
