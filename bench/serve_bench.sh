@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # advx serve's HTTP collector under load from wrk (a second process), on loopback:
 #   1. 1,000-impression NDJSON POSTs (target >= 200k events/s)
-#   2. single-impression POSTs with keep-alive (target >= 20k requests/s)
+#   2. single-impression POSTs with keep-alive, 64 and 256 connections (target >= 20k requests/s)
 #   3. p50/p99 from receipt to stored-and-visible: the answer comes after the commit, so it is the latency
 #   4. overload: OVERLOAD_S seconds (default 300) at twice the connections, RSS sampled every 10 s
 # Usage: bench/serve_bench.sh [SECONDS_PER_RUN=15] [OVERLOAD_S=300]. Needs build/advx (Release) and wrk.
@@ -23,13 +23,20 @@ echo "1000-event POSTs, 8 connections: $line"
 echo "  stored $n impressions: $(echo "$n / $secs" | bc) events/s (target 200k)   RSS $(rss_mb) MB"
 stop_server
 
-start_server "$out" "$out/serve.err"
-ADVX_BATCH=1 wrk -t1 -c64 -d"${secs}s" -s bench/wrk_impressions.lua "$url/v1/impressions" > "$out/single.txt"
-line=$(grep WRK "$out/single.txt")
-reqs=$(echo "$line" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
-echo "single-event POSTs, keep-alive, 64 connections: $line"
-echo "  $(echo "$reqs / $secs" | bc) requests/s (target 20k); stored $(stored)   RSS $(rss_mb) MB"
-stop_server
+# Single events: every answer waits for its group commit, so requests/s grows with the connections in
+# flight. The default 64 threads, and 256 with small bodies (memory bound threads x max_body_mb: 256 MB).
+printf '[http]\nthreads = 256\nmax_body_mb = 1\n' > "$out/single.toml"
+for conns in 64 256; do
+  config=()
+  [ "$conns" -gt 64 ] && config=(--config "$out/single.toml")
+  start_server "$out" "$out/serve.err" "${config[@]}"
+  ADVX_BATCH=1 wrk -t1 -c$conns -d"${secs}s" -s bench/wrk_impressions.lua "$url/v1/impressions" > "$out/single.txt"
+  line=$(grep WRK "$out/single.txt")
+  reqs=$(echo "$line" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+  echo "single-event POSTs, keep-alive, $conns connections: $line"
+  echo "  $(echo "$reqs / $secs" | bc) requests/s (target 20k); stored $(stored)   RSS $(rss_mb) MB"
+  stop_server
+done
 
 if [ "$overload" -gt 0 ]; then
   start_server "$out" "$out/serve.err"
