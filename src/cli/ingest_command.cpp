@@ -29,6 +29,7 @@ struct IngestArgs {
   std::vector<std::string> blocked_sites;
   double future_skew_s = 600;
   double dedup_window_s = 86400;
+  size_t dedup_memory_mb = 0;
   double click_window_s = 3600;
   double click_through_window_s = 7 * 86400;
   double view_through_window_s = 86400;
@@ -104,6 +105,7 @@ int run_ingest(const IngestArgs& a) {
   options.validation.ingested_at_us = wall_clock_us();
   options.validation.max_future_skew_us = int64_t(a.future_skew_s * 1e6);
   options.dedup_window_us = int64_t(a.dedup_window_s * 1e6);
+  options.dedup_spill = {a.dedup_memory_mb << 20, DedupSpill::dir_next_to(a.db)};
   options.max_record_bytes = a.max_record_mb << 20;
   options.validation.blocked_ips.insert(a.blocked_ips.begin(), a.blocked_ips.end());
   Arena arena;
@@ -169,6 +171,7 @@ int run_ingest(const IngestArgs& a) {
     s = std::move(pipeline.summary());
     s.dedup_keys = pipeline.deduplicator().entries();
     s.dedup_bytes = pipeline.deduplicator().memory_bytes();
+    s.dedup_spilled_keys = pipeline.deduplicator().spilled_entries();
   }  // the dedup index is freed here: attribution below needs the memory for DuckDB's joins
 
   // SPEC 2.6: attribute again every user and campaign that this run's rows touch. Set-based joins over the
@@ -240,6 +243,9 @@ void add_ingest_command(CLI::App& app, int& result) {
   sub->add_option("--dedup-window", args->dedup_window_s, "Seconds within which equal keys are duplicates")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--dedup-memory-mb", args->dedup_memory_mb,
+                  "Memory for dedup keys; beyond it the older half spills to disk next to --db (0: no limit)")
+      ->capture_default_str();
   sub->add_option("--click-window", args->click_window_s, "Seconds a click may follow its impression")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

@@ -217,6 +217,13 @@ bool load_serve_config(const std::string& path, ServeConfig* c, std::string* err
            {"allowed_lateness_s",
             [&](const toml::value& v) { return set_seconds(v, &eng.allowed_lateness_us); }},
            {"dedup_window_s", [&](const toml::value& v) { return set_seconds(v, &eng.dedup_window_us); }},
+           {"dedup_memory_mb",
+            [&](const toml::value& v) {
+              size_t mb = 0;
+              std::string e = set_int(v, &mb, 0, 1 << 20);
+              if (e.empty()) eng.dedup_memory_bytes = mb << 20;
+              return e;
+            }},
            {"future_skew_s",
             [&](const toml::value& v) { return set_seconds(v, &eng.validation.max_future_skew_us); }},
            {"attribution_interval_ms",

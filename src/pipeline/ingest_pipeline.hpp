@@ -25,8 +25,9 @@ namespace advx {
 struct IngestOptions {
   ValidationOptions validation;
   int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4 default
-  size_t block_bytes = 4 << 20;                       // input read per work unit
-  int store_workers = 2;                              // parallel appenders (connections)
+  DedupSpill dedup_spill;  // no memory budget unless given: a batch run ends, and spilling costs lookups
+  size_t block_bytes = 4 << 20;        // input read per work unit
+  int store_workers = 2;               // parallel appenders (connections)
   size_t max_record_bytes = 64 << 20;  // a longer record fails its file instead of filling memory
   // A worker commits after this many rows: DuckDB holds a transaction's rows in memory until it commits,
   // so one transaction per large file would grow without bound. Every commit carries the dedup keys of its

@@ -88,15 +88,21 @@ StreamEngine::StreamEngine(DuckDbStore& store, Dimensions dims, StreamEngineOpti
     : store_(store),
       options_(std::move(options)),
       dims_(std::make_unique<Dimensions>(std::move(dims))),
-      dedup_(std::make_unique<Deduplicator>(options_.dedup_window_us)),
+      dedup_(std::make_unique<Deduplicator>(options_.dedup_window_us, dedup_spill())),
       scratch_(std::make_unique<Scratch>()) {
   validator_ = std::make_unique<Validator>(*dims_, options_.validation);
 }
 
 StreamEngine::~StreamEngine() { stop(); }
 
+DedupSpill StreamEngine::dedup_spill() const {
+  const std::string& dir = options_.dedup_spill_dir;
+  return {options_.dedup_memory_bytes, dir.empty() ? DedupSpill::dir_next_to(store_.path()) : dir};
+}
+
 void StreamEngine::reload_dedup_state() {
-  dedup_ = std::make_unique<Deduplicator>(options_.dedup_window_us);
+  dedup_.reset();  // the old index goes first: both at once would double the memory
+  dedup_ = std::make_unique<Deduplicator>(options_.dedup_window_us, dedup_spill());
   store_.scan_dedup_state([this](uint8_t space, uint64_t hi, uint64_t lo, int64_t ts, uint64_t payload) {
     dedup_->load(space, hi, lo, ts, payload);
   });
@@ -359,6 +365,9 @@ void StreamEngine::finish_batch(Batch& batch, bool committed, const std::string&
           stats_.watermark_us[size_t(i)] = max_event_time_us_[size_t(i)] - options_.allowed_lateness_us;
       }
       for (int i = 0; i < kStreamCount; i++) stats_.event_lag[size_t(i)].merge(batch.lag[size_t(i)]);
+      stats_.dedup_keys = dedup_->entries();
+      stats_.dedup_spilled_keys = dedup_->spilled_entries();
+      stats_.dedup_memory_bytes = dedup_->memory_bytes();
       stats_.commits++;
       stats_.last_commit_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - batch.started).count();

@@ -178,7 +178,8 @@ std::string format_summary_json(const IngestSummary& s) {
   std::snprintf(secs, sizeof secs, "%.3f", s.attribution_seconds);
   out += ",\"seconds\":" + std::string(secs) + "}";
   out += ",\"dedup_keys\":" + std::to_string(s.dedup_keys) +
-         ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) + "}";
+         ",\"dedup_bytes\":" + std::to_string(s.dedup_bytes) +
+         ",\"dedup_spilled_keys\":" + std::to_string(s.dedup_spilled_keys) + "}";
   return out;
 }
 

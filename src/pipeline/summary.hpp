@@ -54,6 +54,7 @@ struct IngestSummary {
   double attribution_seconds = 0;       // of `seconds`: attribution and the hourly rollup
   uint64_t dedup_keys = 0;              // keys in the dedup index after the run (all runs so far)
   uint64_t dedup_bytes = 0;             // memory of that index
+  uint64_t dedup_spilled_keys = 0;      // of dedup_keys, those spilled to disk (--dedup-memory-mb)
 
   StreamSummary& of(Stream s) { return streams[size_t(s)]; }
   const StreamSummary& of(Stream s) const { return streams[size_t(s)]; }

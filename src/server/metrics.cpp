@@ -151,6 +151,11 @@ std::string prometheus_text(const MetricsSnapshot& m) {
   sample(out, "advx_queue_bytes", "", double(e.queue_bytes));
   header(out, "advx_queue_submissions", "gauge", "Submissions waiting for the engine.");
   sample(out, "advx_queue_submissions", "", double(e.queue_submissions));
+  header(out, "advx_dedup_keys", "gauge", "Dedup keys held, by where: memory, or spilled to disk.");
+  sample(out, "advx_dedup_keys", "tier=\"memory\"", double(e.dedup_keys - e.dedup_spilled_keys));
+  sample(out, "advx_dedup_keys", "tier=\"disk\"", double(e.dedup_spilled_keys));
+  header(out, "advx_dedup_memory_bytes", "gauge", "Memory of the dedup index and its spilled runs' filters.");
+  sample(out, "advx_dedup_memory_bytes", "", double(e.dedup_memory_bytes));
   header(out, "advx_commits_total", "counter", "Micro-batches committed.");
   sample(out, "advx_commits_total", "", double(e.commits));
   header(out, "advx_store_errors_total", "counter", "Micro-batches whose commit failed.");

@@ -1,5 +1,8 @@
 #include "transforms/dedup.hpp"
 
+#include <algorithm>
+#include <filesystem>
+
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -52,34 +55,119 @@ void DedupIndex::place(const Slot& s) {
 }
 
 void DedupIndex::insert(uint64_t a, uint32_t b, int64_t event_time, uint32_t payload) {
-  if (double(size_ + 1) > double(groups_ * kGroup) * kMaxLoad)
-    resize(groups_ < 64 ? 64 : groups_ + groups_ / 2);
+  if (full()) resize(next_groups());
   place({a, b, payload, event_time});
   size_++;
 }
 
+const DedupEntry* DedupIndex::find(uint64_t a, uint32_t b, int64_t event_time, int64_t window_us,
+                                   const uint32_t* payload) const {
+  if (groups_ == 0) return nullptr;
+  const uint8_t tag = tag_of(b);
+  for (size_t g = group_of(a);; g = g + 1 == groups_ ? 0 : g + 1) {
+    const uint8_t* ctrl = &ctrl_[g * kGroup];
+    for (uint32_t m = match(ctrl, tag); m; m &= m - 1) {
+      const Slot& s = slots_[g * kGroup + size_t(__builtin_ctz(m))];
+      if (s.a == a && s.b == b && abs_diff(s.event_time, event_time) <= uint64_t(window_us) &&
+          (!payload || s.payload == *payload))
+        return &s;
+    }
+    if (match(ctrl, kEmpty)) return nullptr;  // the probe sequence of this key ends here
+  }
+}
+
 DedupIndex::Outcome DedupIndex::check_and_insert(uint64_t a, uint32_t b, int64_t event_time, uint32_t payload,
                                                  int64_t window_us) {
-  if (groups_ > 0) {
-    const uint8_t tag = tag_of(b);
-    for (size_t g = group_of(a);; g = g + 1 == groups_ ? 0 : g + 1) {
-      const uint8_t* ctrl = &ctrl_[g * kGroup];
-      for (uint32_t m = match(ctrl, tag); m; m &= m - 1) {
-        const Slot& s = slots_[g * kGroup + size_t(__builtin_ctz(m))];
-        if (s.a == a && s.b == b && abs_diff(s.event_time, event_time) <= uint64_t(window_us))
-          return s.payload == payload ? Outcome::duplicate : Outcome::conflict;
-      }
-      if (match(ctrl, kEmpty)) break;  // the probe sequence of this key ends here
-    }
-  }
+  // A conflict differs from every entry in the window (a key can hold several: see the top of dedup.hpp).
+  if (find(a, b, event_time, window_us))
+    return find(a, b, event_time, window_us, &payload) ? Outcome::duplicate : Outcome::conflict;
   insert(a, b, event_time, payload);
   return Outcome::inserted;
 }
 
+void DedupIndex::extract_older_half(std::vector<DedupEntry>& out) {
+  if (size_ == 0) return;
+  // The median event time, from a sample of the slots.
+  std::vector<int64_t> sample;
+  const size_t stride = std::max<size_t>(1, ctrl_.size() / 4096);
+  for (size_t i = 0; i < ctrl_.size(); i += stride)
+    if (ctrl_[i] != kEmpty) sample.push_back(slots_[i].event_time);
+  if (sample.empty()) sample.push_back(slots_[0].event_time);
+  std::nth_element(sample.begin(), sample.begin() + ptrdiff_t(sample.size() / 2), sample.end());
+  const int64_t median = sample[sample.size() / 2];
+  // Older than the median; with many entries at the median itself (one second of traffic), those too.
+  size_t older = 0;
+  for (size_t i = 0; i < ctrl_.size(); i++) older += ctrl_[i] != kEmpty && slots_[i].event_time < median;
+  const bool with_median = older < size_ / 4;
+  std::vector<Slot> keep;
+  keep.reserve(size_ - older);
+  out.reserve(out.size() + (with_median ? size_ : older));
+  for (size_t i = 0; i < ctrl_.size(); i++) {
+    if (ctrl_[i] == kEmpty) continue;
+    const Slot& s = slots_[i];
+    if (s.event_time < median || (with_median && s.event_time == median))
+      out.push_back(s);
+    else
+      keep.push_back(s);
+  }
+  std::fill(ctrl_.begin(), ctrl_.end(), kEmpty);
+  size_ = keep.size();
+  for (const Slot& s : keep) place(s);
+}
+
+std::string DedupSpill::dir_next_to(const std::string& db_path) {
+  if (db_path.empty() || db_path == ":memory:") return std::filesystem::temp_directory_path().string();
+  const std::filesystem::path db(db_path);
+  return db.has_parent_path() ? db.parent_path().string() : ".";
+}
+
+Deduplicator::Deduplicator(int64_t window_us, DedupSpill spill)
+    : window_us_(window_us), spill_(std::move(spill)) {}
+Deduplicator::~Deduplicator() = default;
+
 void Deduplicator::load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t event_time,
                         uint64_t payload) {
   if (space >= kKeySpaceCount) return;
+  make_room(space);
   index_[space].insert(key_hi, uint32_t(key_lo), event_time, uint32_t(payload));
+}
+
+void Deduplicator::reserve_more(KeySpace space, size_t more) {
+  DedupIndex& ix = index_[size_t(space)];
+  size_t want = ix.size() + more;
+  // Within a budget the index grows only as far as the budget allows anyway (make_room).
+  if (spill_.memory_budget_bytes > 0)
+    want = std::min(want, DedupIndex::entries_for_bytes(spill_.memory_budget_bytes / kKeySpaceCount));
+  ix.reserve(want);
+}
+
+void Deduplicator::make_room(size_t space) {
+  DedupIndex& ix = index_[space];
+  if (spill_.memory_budget_bytes == 0 || !ix.full() || ix.size() < 1024) return;
+  size_t others = 0;
+  for (size_t s = 0; s < kKeySpaceCount; s++)
+    if (s != space) others += index_[s].memory_bytes();
+  if (others + ix.grown_bytes() <= spill_.memory_budget_bytes) return;  // growing fits
+  std::vector<DedupEntry> older;
+  ix.extract_older_half(older);
+  if (!runs_[space]) runs_[space] = std::make_unique<DedupRuns>(spill_.dir);
+  runs_[space]->add(std::move(older));
+}
+
+DedupIndex::Outcome Deduplicator::check_and_insert(size_t space, uint64_t a, uint32_t b, int64_t event_time,
+                                                   uint32_t payload) {
+  DedupIndex& ix = index_[space];
+  const DedupRuns* runs = runs_[space].get();
+  DedupEntry spilled;
+  auto known = [&](const uint32_t* with_payload) {
+    return ix.find(a, b, event_time, window_us_, with_payload) ||
+           (runs && runs->find(a, b, event_time, window_us_, spilled, with_payload));
+  };
+  // A conflict differs from every entry in the window, wherever each is held, so spilling changes nothing.
+  if (known(nullptr)) return known(&payload) ? DedupIndex::Outcome::duplicate : DedupIndex::Outcome::conflict;
+  make_room(space);
+  ix.insert(a, b, event_time, payload);
+  return DedupIndex::Outcome::inserted;
 }
 
 void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts,
@@ -92,7 +180,7 @@ void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, Dedu
     if (i + kAhead < n) index_[size_t(t.keys[i + kAhead].space)].prefetch(t.keys[i + kAhead].key.hi);
     const DedupKey& k = t.keys[i];
     const uint32_t b = uint32_t(k.key.lo);
-    switch (index_[size_t(k.space)].check_and_insert(k.key.hi, b, k.event_time, k.payload, window_us_)) {
+    switch (check_and_insert(size_t(k.space), k.key.hi, b, k.event_time, k.payload)) {
       case DedupIndex::Outcome::inserted: {
         keep.push_back(uint32_t(i));
         const size_t r = new_state.add_row();
@@ -114,14 +202,27 @@ void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, Dedu
 }
 
 size_t Deduplicator::entries() const {
-  size_t n = 0;
+  size_t n = spilled_entries();
   for (const auto& ix : index_) n += ix.size();
+  return n;
+}
+
+size_t Deduplicator::spilled_entries() const {
+  size_t n = 0;
+  for (const auto& r : runs_) n += r ? r->size() : 0;
   return n;
 }
 
 size_t Deduplicator::memory_bytes() const {
   size_t n = 0;
   for (const auto& ix : index_) n += ix.memory_bytes();
+  for (const auto& r : runs_) n += r ? r->memory_bytes() : 0;
+  return n;
+}
+
+uint64_t Deduplicator::spill_block_reads() const {
+  uint64_t n = 0;
+  for (const auto& r : runs_) n += r ? r->block_reads() : 0;
   return n;
 }
 

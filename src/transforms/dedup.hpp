@@ -7,11 +7,18 @@
 // where known. A key may hold several entries when its records lie more than the dedup window apart.
 // The index is rebuilt from `advx_dedup_state` at start, and the keys a run adds are appended to that
 // table in the same transaction as the rows they admitted.
+//
+// With a memory budget (advx serve: a long-running process sees keys without end), an index that would
+// grow past it spills its older half to sorted runs on disk (DedupRuns, ~1.5 bytes a key in memory), and
+// a key not found in memory is looked up there: the same answers, with memory growing ~20x slower.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "core/table_buffer.hpp"
+#include "transforms/dedup_runs.hpp"
 #include "transforms/validate.hpp"
 
 namespace advx {
@@ -23,6 +30,9 @@ class DedupIndex {
   // Inserts unless an entry with the same key lies within `window_us` of `event_time`.
   Outcome check_and_insert(uint64_t key_a, uint32_t key_b, int64_t event_time, uint32_t payload,
                            int64_t window_us);
+  // An entry of the key within `window_us` of `event_time` (with that payload, when one is given), or null.
+  const DedupEntry* find(uint64_t key_a, uint32_t key_b, int64_t event_time, int64_t window_us,
+                         const uint32_t* payload = nullptr) const;
   // Inserts without checking (loading saved state).
   void insert(uint64_t key_a, uint32_t key_b, int64_t event_time, uint32_t payload);
   // Room for `entries` in all, so that reaching them needs no rehash.
@@ -37,21 +47,25 @@ class DedupIndex {
 
   size_t size() const { return size_; }
   size_t memory_bytes() const { return slots_.size() * sizeof(Slot) + ctrl_.size(); }
+  // The next insert grows the index, to this many bytes.
+  bool full() const { return double(size_ + 1) > double(groups_ * kGroup) * kMaxLoad; }
+  size_t grown_bytes() const { return next_groups() * kGroup * (sizeof(Slot) + 1); }
+  // Moves the older half of the entries (by event time) to `out`; the capacity stays.
+  void extract_older_half(std::vector<DedupEntry>& out);
+  // Entries that `bytes` of index hold at full load.
+  static size_t entries_for_bytes(size_t bytes) {
+    return size_t(double(bytes) / (sizeof(Slot) + 1) * kMaxLoad);
+  }
 
  private:
-  struct Slot {
-    uint64_t a;
-    uint32_t b;
-    uint32_t payload;
-    int64_t event_time;
-  };
-  static_assert(sizeof(Slot) == 24);
+  using Slot = DedupEntry;
   static constexpr size_t kGroup = 16;
   static constexpr uint8_t kEmpty = 0x80;
   static constexpr double kMaxLoad = 0.9375;  // 15 of 16 slots: groups of 16 keep probes short
 
   size_t group_of(uint64_t a) const { return size_t((static_cast<unsigned __int128>(a) * groups_) >> 64); }
   static uint8_t tag_of(uint32_t b) { return uint8_t(b & 0x7f); }
+  size_t next_groups() const { return groups_ < 64 ? 64 : groups_ + groups_ / 2; }
   void resize(size_t groups);
   void place(const Slot& s);
 
@@ -66,30 +80,45 @@ struct DedupCounts {
   uint64_t conflicts = 0;
 };
 
+// Where the index may spill, and how much memory it may take first (0: no limit, nothing spills).
+struct DedupSpill {
+  size_t memory_budget_bytes = 0;
+  std::string dir;  // for the run files; empty: the current folder
+  // The folder of a database file (/tmp may be a RAM disk), or TMPDIR for an in-memory database.
+  static std::string dir_next_to(const std::string& db_path);
+};
+
 class Deduplicator {
  public:
-  explicit Deduplicator(int64_t window_us) : window_us_(window_us) {}
+  explicit Deduplicator(int64_t window_us, DedupSpill spill = {});
+  ~Deduplicator();
 
   // Loads one saved entry (see advx_dedup_state).
   void load(uint8_t space, uint64_t key_hi, uint64_t key_lo, int64_t event_time, uint64_t payload);
   // Room for `more` new keys in a key space (an estimate from the input's size), so a large input is not
   // rehashed on the way, which briefly needs the old and the new index at once.
-  void reserve_more(KeySpace space, size_t more) {
-    DedupIndex& ix = index_[size_t(space)];
-    ix.reserve(ix.size() + more);
-  }
+  void reserve_more(KeySpace space, size_t more);
 
   // Decides for every row of `t` whether it is new; appends the kept row numbers to `keep`, counts the
   // rest into `counts`, and appends the new keys to `new_state` (rows of advx_dedup_state), which must be
   // stored in the same transaction as the kept rows.
   void apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts, TableBuffer& new_state);
 
-  size_t entries() const;
+  size_t entries() const;          // in memory and spilled
+  size_t spilled_entries() const;  // on disk
   size_t memory_bytes() const;
+  uint64_t spill_block_reads() const;  // lookups that read a spilled block
 
  private:
+  DedupIndex::Outcome check_and_insert(size_t space, uint64_t a, uint32_t b, int64_t event_time,
+                                       uint32_t payload);
+  // Before an insert into `space`: spills its older half when growing it would pass the budget.
+  void make_room(size_t space);
+
   int64_t window_us_;
+  DedupSpill spill_;
   DedupIndex index_[kKeySpaceCount];
+  std::unique_ptr<DedupRuns> runs_[kKeySpaceCount];  // made at the first spill
 };
 
 }  // namespace advx

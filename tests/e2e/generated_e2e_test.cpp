@@ -35,14 +35,24 @@ TEST(GeneratedE2E, IngestReportsExactlyWhatGenInjected) {
                               "--quiet"},
                              dir.str());
   ASSERT_EQ(g.exit_code, 0) << g.err;
-  CommandResult r = run_advx({"ingest", "--db", dir.str("g.duckdb"), "--json", dir.str("data")}, dir.str());
-  ASSERT_EQ(r.exit_code, 0) << r.err;
   simdjson::dom::parser p1, p2;
   simdjson::dom::element summary, manifest;
-  ASSERT_FALSE(p1.parse(r.out).get(summary)) << r.out;
   const std::string manifest_text = slurp(dir.str("data/_manifest.json"));
   ASSERT_FALSE(p2.parse(manifest_text).get(manifest));
+  // Also with a dedup budget of 1 MB, far below the ~150k keys: most spill to disk, nothing changes.
+  CommandResult spilled = run_advx(
+      {"ingest", "--db", dir.str("spilled.duckdb"), "--json", "--dedup-memory-mb", "1", dir.str("data")},
+      dir.str());
+  ASSERT_EQ(spilled.exit_code, 0) << spilled.err;
+  ASSERT_FALSE(p1.parse(spilled.out).get(summary)) << spilled.out;
   expect_matches_manifest(summary, manifest);
+  EXPECT_GT(count_at(summary, "/dedup_spilled_keys"), 50'000u) << spilled.out;
+
+  CommandResult r = run_advx({"ingest", "--db", dir.str("g.duckdb"), "--json", dir.str("data")}, dir.str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_FALSE(p1.parse(r.out).get(summary)) << r.out;
+  expect_matches_manifest(summary, manifest);
+  EXPECT_EQ(count_at(summary, "/dedup_spilled_keys"), 0u);
 
   // The tables hold what the summary says.
   CommandResult q = run_advx({"sql", "--db", dir.str("g.duckdb"), "--format", "csv",

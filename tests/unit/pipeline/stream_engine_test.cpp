@@ -330,6 +330,35 @@ TEST_F(Engine, DedupHoldsAcrossRestarts) {
   EXPECT_EQ(r.duplicates, 1u);
 }
 
+// With a dedup budget far below the keys seen, most keys spill to disk; duplicates of spilled keys are
+// still found, in this run and after a restart that loads the state under the same budget.
+TEST_F(Engine, DedupWithinAMemoryBudgetSpillsAndStillFindsEveryDuplicate) {
+  close();
+  options.dedup_memory_bytes = 64 << 10;  // ~2,400 keys
+  open();
+  auto body = [](int from, int to) {
+    std::string b;
+    for (int i = from; i < to; i++)
+      b += imp("b" + std::to_string(i), "2026-11-01T" + std::to_string(10 + i % 10) + ":00:00Z");
+    return b;
+  };
+  for (int part = 0; part < 10; part++)
+    EXPECT_EQ(run(json(body(part * 2000, part * 2000 + 2000))).stored, 2000u);
+  EXPECT_GT(engine->stats().dedup_spilled_keys, 10'000u);
+  EXPECT_EQ(engine->stats().dedup_keys, 20'000u);
+  EXPECT_LT(engine->stats().dedup_memory_bytes, size_t(64 << 10) + 20'000 * 2);
+  SubmitResult again = run(json(body(0, 3000) + body(19'000, 21'000)));  // the oldest, the newest, 1,000 new
+  EXPECT_EQ(again.stored, 1000u);
+  EXPECT_EQ(again.duplicates, 4000u);
+  close();
+  open();
+  again = run(json(body(0, 21'000) + body(21'000, 21'001)));
+  EXPECT_EQ(again.stored, 1u);
+  EXPECT_EQ(again.duplicates, 21'000u);
+  EXPECT_GT(engine->stats().dedup_spilled_keys, 10'000u);
+  EXPECT_EQ(sql("SELECT count(*), count(DISTINCT impression_id) FROM impressions"), "21001,21001\n");
+}
+
 // A failed commit answers store_error and forgets the keys it had taken: the same records sent again once
 // the store works are stored, not counted as duplicates.
 TEST_F(Engine, FailedCommitStoresNothingAndForgetsItsKeys) {

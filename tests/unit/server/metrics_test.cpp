@@ -22,6 +22,9 @@ TEST(Metrics, SamplesOfASnapshot) {
   m.engine.watermark_us[0] = 1'793'527'200'500'000;
   m.engine.queue_bytes = 4096;
   m.engine.commits = 7;
+  m.engine.dedup_keys = 50;
+  m.engine.dedup_spilled_keys = 30;
+  m.engine.dedup_memory_bytes = 1234;
   m.kafka.push_back({"ad-impressions", 2, 40, 100});
   m.kafka.push_back({"ad-impressions", 1, -1, 100});  // position not known yet: no sample
   m.http.push_back({"/v1/impressions", 200, 12});
@@ -40,6 +43,9 @@ TEST(Metrics, SamplesOfASnapshot) {
            "advx_watermark_seconds{stream=\"impressions\"} 1793527200.5\n",
            "advx_queue_bytes 4096\n",
            "advx_commits_total 7\n",
+           "advx_dedup_keys{tier=\"memory\"} 20\n",
+           "advx_dedup_keys{tier=\"disk\"} 30\n",
+           "advx_dedup_memory_bytes 1234\n",
            "advx_kafka_consumer_lag{topic=\"ad-impressions\",partition=\"2\"} 60\n",
            "advx_http_requests_total{endpoint=\"/v1/impressions\",status=\"200\"} 12\n",
            "advx_http_requests_total{endpoint=\"other\",status=\"404\"} 1\n",
@@ -63,8 +69,8 @@ TEST(Metrics, SamplesOfASnapshot) {
     ++samples;
   }
   // + the histograms: batch and commit (13 bounds + Inf, _sum, _count), lag per stream (15 + 1 + 2), and
-  // the monitor's two unlabelled series.
-  EXPECT_EQ(samples, 1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 2 + 1 + 2 * 16 + 3 * 18 + 2);
+  // the monitor's two unlabelled series, the dedup keys by tier and the dedup memory.
+  EXPECT_EQ(samples, 1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 2 + 1 + 2 * 16 + 3 * 18 + 2 + 2 + 1);
 }
 
 // The exact exposition of a histogram with known observations: cumulative buckets, +Inf, _sum, _count.

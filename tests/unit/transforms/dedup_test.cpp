@@ -98,5 +98,106 @@ TEST(Deduplicator, KeepsFirstAndRecordsNewState) {
   EXPECT_EQ(keep.size(), 1u);
 }
 
+// A run answers like the index it came from: window edges, several entries of one key, keys that share
+// `a` across block boundaries, and keys it never held (the filter and the blocks).
+TEST(DedupRuns, FindsWhatWasSpilledAndNothingElse) {
+  DedupRuns runs("");
+  std::vector<DedupEntry> entries;
+  for (uint64_t a = 0; a < 1000; a++)
+    entries.push_back({a * 7919, uint32_t(a), uint32_t(a + 1), int64_t(a) * kHour});
+  // 100 entries of one `a` (b differs), spanning several 32-entry blocks, and one key held twice 50 h apart.
+  for (uint32_t b = 0; b < 100; b++) entries.push_back({5 * 7919, 10'000 + b, 7, 0});
+  entries.push_back({3 * 7919, 3, 99, 3 * kHour + 50 * kHour});
+  runs.add(entries);
+  EXPECT_EQ(runs.size(), 1101u);
+  DedupEntry e{};
+  const int64_t w = 24 * kHour;
+  EXPECT_TRUE(runs.find(10 * 7919, 10, 10 * kHour + w, w, e));  // exactly at the window
+  EXPECT_EQ(e.payload, 11u);
+  EXPECT_FALSE(runs.find(10 * 7919, 10, 10 * kHour + w + 1, w, e));  // one µs past it
+  EXPECT_FALSE(runs.find(10 * 7919, 11, 10 * kHour, w, e));          // same a, other b
+  EXPECT_TRUE(runs.find(5 * 7919, 10'099, 0, w, e));                 // the last of the shared a
+  EXPECT_EQ(e.payload, 7u);
+  EXPECT_TRUE(runs.find(5 * 7919, 10'000, 0, w, e));                  // the first
+  EXPECT_TRUE(runs.find(3 * 7919, 3, 3 * kHour + 47 * kHour, w, e));  // the later entry of the key
+  EXPECT_EQ(e.payload, 99u);
+  EXPECT_FALSE(runs.find(3 * 7919, 3, 3 * kHour + 25 * kHour, w, e));  // between the two, in neither window
+  size_t found = 0;
+  for (uint64_t a = 1000; a < 100'000; a++) found += runs.find(a * 7919 + 1, uint32_t(a), 0, 1000 * kHour, e);
+  EXPECT_EQ(found, 0u);
+  EXPECT_LT(runs.block_reads(), 99'000u / 20);  // the filter answered almost all of them
+  // Runs of similar size merge: 8 more adds leave a handful of runs, all still found.
+  for (int r = 1; r <= 8; r++) {
+    std::vector<DedupEntry> more;
+    for (uint64_t a = 0; a < 500; a++) more.push_back({(uint64_t(r) << 40) + a, 1, 1, 0});
+    runs.add(more);
+  }
+  EXPECT_EQ(runs.size(), 1101u + 8 * 500);
+  EXPECT_LE(runs.runs(), 4u);
+  for (int r = 1; r <= 8; r++)
+    for (uint64_t a = 0; a < 500; a += 37) EXPECT_TRUE(runs.find((uint64_t(r) << 40) + a, 1, 0, w, e));
+  EXPECT_TRUE(runs.find(999 * 7919, 999, 999 * kHour, w, e));
+}
+
+// Property: with a memory budget small enough to spill many times, a stream of keys with duplicates,
+// conflicts, re-used keys beyond the window and out-of-order times gets exactly the answers it gets with
+// no budget — and the same after loading the state into a budgeted deduplicator.
+TEST(Deduplicator, SpillingGivesTheSameAnswersAsMemory) {
+  std::mt19937_64 rng(7);
+  StagedTable t(tables::kImpressions);
+  for (int i = 0; i < 200'000; i++) {
+    const uint64_t id = rng() % 120'000;  // about 40 % repeats
+    const int64_t ts = int64_t(rng() % 72) * kHour + int64_t(rng() % 1000);
+    t.rows.add_row();
+    const KeySpace space = id % 3 == 0 ? KeySpace::events : KeySpace::impressions;
+    t.keys.push_back({{id * 0x9E3779B97F4A7C15ULL, uint64_t(id % 5)}, ts, uint32_t(rng() % 50 == 0), space});
+  }
+  auto run = [&](Deduplicator& d, std::vector<uint32_t>& keep, DedupCounts& counts, TableBuffer& state) {
+    for (size_t from = 0; from < t.keys.size(); from += 10'000) {  // in batches, like the engine
+      StagedTable part(tables::kImpressions);
+      for (size_t i = from; i < from + 10'000; i++) {
+        part.rows.add_row();
+        part.keys.push_back(t.keys[i]);
+      }
+      std::vector<uint32_t> k;
+      d.apply(part, k, counts, state);
+      for (uint32_t i : k) keep.push_back(uint32_t(from) + i);
+    }
+  };
+  Deduplicator plain(24 * kHour);
+  std::vector<uint32_t> keep_plain;
+  DedupCounts counts_plain;
+  TableBuffer state(tables::kDedupState);
+  run(plain, keep_plain, counts_plain, state);
+  EXPECT_EQ(plain.spilled_entries(), 0u);
+
+  Deduplicator budgeted(24 * kHour, DedupSpill{256 << 10, ""});
+  std::vector<uint32_t> keep_budgeted;
+  DedupCounts counts_budgeted;
+  TableBuffer state_budgeted(tables::kDedupState);
+  run(budgeted, keep_budgeted, counts_budgeted, state_budgeted);
+  EXPECT_GT(budgeted.spilled_entries(), 100'000u);
+  EXPECT_EQ(budgeted.entries(), plain.entries());
+  EXPECT_LE(budgeted.memory_bytes(), size_t(256 << 10) + budgeted.spilled_entries() * 2);
+  EXPECT_EQ(keep_budgeted, keep_plain);
+  EXPECT_EQ(counts_budgeted.duplicates, counts_plain.duplicates);
+  EXPECT_EQ(counts_budgeted.conflicts, counts_plain.conflicts);
+  EXPECT_GT(counts_plain.conflicts, 0u);
+
+  // Loaded from the state (as at a restart) under the budget: every record is now known.
+  Deduplicator reloaded(24 * kHour, DedupSpill{256 << 10, ""});
+  for (size_t r = 0; r < state.rows(); r++)
+    reloaded.load(state.data<uint8_t>(col::dd_stream)[r], state.data<uint64_t>(col::dd_key_hi)[r],
+                  state.data<uint64_t>(col::dd_key_lo)[r], state.data<int64_t>(col::dd_event_time)[r],
+                  state.data<uint64_t>(col::dd_payload_hash)[r]);
+  EXPECT_GT(reloaded.spilled_entries(), 100'000u);
+  std::vector<uint32_t> keep_again;
+  DedupCounts counts_again;
+  TableBuffer state_again(tables::kDedupState);
+  run(reloaded, keep_again, counts_again, state_again);
+  EXPECT_TRUE(keep_again.empty());
+  EXPECT_EQ(counts_again.duplicates, t.keys.size());
+}
+
 }  // namespace
 }  // namespace advx
