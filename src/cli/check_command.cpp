@@ -78,6 +78,11 @@ QueryResult signals_result(const monitor::QualityFrame& frame, int64_t from, int
   return r;
 }
 
+int cannot_write() {
+  std::fprintf(stderr, "advx check: cannot write the result to standard output\n");
+  return kExitFailure;
+}
+
 int run_check(const CheckOptions& o) {
   ServeConfig config;
   std::string error;
@@ -111,8 +116,7 @@ int run_check(const CheckOptions& o) {
     const monitor::QualityFrame frame = monitor::read_quality_frame(*store, from - lookback, to, clock);
     if (o.signals) {
       const QueryResult result = signals_result(frame, from, to);
-      const std::string text = format_result(result, o.format);
-      std::fwrite(text.data(), 1, text.size(), stdout);
+      if (!write_stdout(format_result(result, o.format))) return cannot_write();
       return kExitOk;
     }
     monitor::AlertTracker tracker(config.repeat_interval_us);
@@ -122,8 +126,7 @@ int run_check(const CheckOptions& o) {
       tracker.update(monitor::evaluate(config.rules, frame, now, &campaigns), now);
     const std::vector<monitor::Alert>& fired = tracker.fired();
     const QueryResult result = alerts_result(fired);
-    const std::string text = format_result(result, o.format);
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    if (!write_stdout(format_result(result, o.format))) return cannot_write();
     std::fprintf(stderr, "advx check: %zu alert%s fired from %s to %s (%llu evaluations, one per minute)\n",
                  fired.size(), fired.size() == 1 ? "" : "s", format_timestamp(from).c_str(),
                  format_timestamp(to).c_str(), (unsigned long long)evaluations);

@@ -71,7 +71,7 @@ int print_report(const char* name, const ReportOptions& opts, const std::string&
     // People read the table: thousands separators and percentages; tools read CSV and JSON as stored.
     const std::string text =
         format_result(opts.format == "table" ? report::humanize(result) : result, opts.format);
-    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    if (!write_stdout(text)) {
       std::fprintf(stderr, "advx report %s: cannot write the result to standard output\n", name);
       return kExitFailure;
     }

@@ -24,7 +24,7 @@ int run_sql(const SqlOptions& opts) {
     DuckDbStore store(opts.db, StoreMode::read_only);
     QueryResult result = store.query_read_only(opts.sql);
     const std::string text = format_result(result, opts.format);
-    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    if (!write_stdout(text)) {
       std::fprintf(stderr, "advx sql: cannot write the result to standard output\n");
       return kExitFailure;
     }

@@ -144,5 +144,24 @@ TEST(CheckScenarios, UsageAndEmptyStores) {
   EXPECT_NE(r.err.find("the store holds no events"), std::string::npos) << r.err;
 }
 
+// A result that cannot be written (here a full device) is a failure with a message, not exit 0 with the
+// output cut short — for check as for sql and report.
+TEST(CheckScenarios, AnUnwritableResultIsAFailure) {
+  TempDir dir;
+  write_file(
+      dir.str("imps.jsonl"),
+      R"({"impression_id":"i1","ad_creative_id":"cr1","user_id":"u1","timestamp":"2026-11-01T10:00:00Z","website":"a.com"})"
+      "\n");
+  ASSERT_EQ(run_advx({"ingest", "--db", dir.str("s.duckdb"), dir.str("imps.jsonl")}, dir.str()).exit_code, 0);
+  for (const std::string args : {"check --signals", "check", "sql 'SELECT 1'", "report campaigns"}) {
+    const std::string cmd = shell_quote(ADVX_BINARY) + " " + args + " --db " +
+                            shell_quote(dir.str("s.duckdb")) + " >/dev/full 2>" + shell_quote(dir.str("err"));
+    const int status = std::system(cmd.c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 1) << args;
+    EXPECT_NE(slurp(dir.str("err")).find("cannot write the result to standard output"), std::string::npos)
+        << args << ": " << slurp(dir.str("err"));
+  }
+}
+
 }  // namespace
 }  // namespace advx::test
