@@ -92,27 +92,63 @@ void DedupIndex::extract_older_half(std::vector<DedupEntry>& out) {
   const size_t stride = std::max<size_t>(1, ctrl_.size() / 4096);
   for (size_t i = 0; i < ctrl_.size(); i += stride)
     if (ctrl_[i] != kEmpty) sample.push_back(slots_[i].event_time);
-  if (sample.empty()) sample.push_back(slots_[0].event_time);
+  for (size_t i = 0; sample.empty(); i++)
+    if (ctrl_[i] != kEmpty) sample.push_back(slots_[i].event_time);
   std::nth_element(sample.begin(), sample.begin() + ptrdiff_t(sample.size() / 2), sample.end());
   const int64_t median = sample[sample.size() / 2];
   // Older than the median; with many entries at the median itself (one second of traffic), those too.
-  size_t older = 0;
-  for (size_t i = 0; i < ctrl_.size(); i++) older += ctrl_[i] != kEmpty && slots_[i].event_time < median;
+  size_t older = 0, at_median = 0;
+  for (size_t i = 0; i < ctrl_.size(); i++) {
+    if (ctrl_[i] == kEmpty) continue;
+    older += slots_[i].event_time < median;
+    at_median += slots_[i].event_time == median;
+  }
   const bool with_median = older < size_ / 4;
-  std::vector<Slot> keep;
-  keep.reserve(size_ - older);
-  out.reserve(out.size() + (with_median ? size_ : older));
+  out.reserve(out.size() + older + (with_median ? at_median : 0));
   for (size_t i = 0; i < ctrl_.size(); i++) {
     if (ctrl_[i] == kEmpty) continue;
     const Slot& s = slots_[i];
-    if (s.event_time < median || (with_median && s.event_time == median))
+    if (s.event_time < median || (with_median && s.event_time == median)) {
       out.push_back(s);
-    else
-      keep.push_back(s);
+      ctrl_[i] = kEmpty;
+      size_--;
+    } else {
+      ctrl_[i] = kMoved;
+    }
   }
-  std::fill(ctrl_.begin(), ctrl_.end(), kEmpty);
-  size_ = keep.size();
-  for (const Slot& s : keep) place(s);
+  rehash_in_place();
+}
+
+// Re-places every kMoved entry without a second table (as Abseil's DropDeletesWithoutResize): an entry
+// goes to the first free slot of its probe sequence — stays if that is in its own group, moves if the slot
+// is empty, and swaps if the slot holds another entry still to be placed, which is then placed in turn.
+void DedupIndex::rehash_in_place() {
+  for (size_t i = 0; i < ctrl_.size();) {
+    if (ctrl_[i] != kMoved) {
+      i++;
+      continue;
+    }
+    const size_t home = group_of(slots_[i].a);
+    size_t g = home;
+    uint32_t free = 0;
+    while (!(free = match(&ctrl_[g * kGroup], kEmpty) | match(&ctrl_[g * kGroup], kMoved)))
+      g = g + 1 == groups_ ? 0 : g + 1;
+    const size_t target = g * kGroup + size_t(__builtin_ctz(free));
+    const auto probe_index = [&](size_t pos) { return (pos / kGroup + groups_ - home) % groups_; };
+    const uint8_t tag = tag_of(slots_[i].b);
+    if (probe_index(target) == probe_index(i)) {
+      ctrl_[i] = tag;
+      i++;
+    } else if (ctrl_[target] == kEmpty) {
+      slots_[target] = slots_[i];
+      ctrl_[target] = tag;
+      ctrl_[i] = kEmpty;
+      i++;
+    } else {
+      std::swap(slots_[target], slots_[i]);  // i now holds the other entry: placed on the next turn
+      ctrl_[target] = tag;
+    }
+  }
 }
 
 std::string DedupSpill::dir_next_to(const std::string& db_path) {

@@ -50,7 +50,8 @@ class DedupIndex {
   // The next insert grows the index, to this many bytes.
   bool full() const { return double(size_ + 1) > double(groups_ * kGroup) * kMaxLoad; }
   size_t grown_bytes() const { return next_groups() * kGroup * (sizeof(Slot) + 1); }
-  // Moves the older half of the entries (by event time) to `out`; the capacity stays.
+  // Moves the older half of the entries (by event time) to `out`; the rest are re-placed in place, so the
+  // capacity stays and nothing else is allocated.
   void extract_older_half(std::vector<DedupEntry>& out);
   // Entries that `bytes` of index hold at full load.
   static size_t entries_for_bytes(size_t bytes) {
@@ -61,12 +62,14 @@ class DedupIndex {
   using Slot = DedupEntry;
   static constexpr size_t kGroup = 16;
   static constexpr uint8_t kEmpty = 0x80;
+  static constexpr uint8_t kMoved = 0xFE;     // while spilling: an entry still to be re-placed
   static constexpr double kMaxLoad = 0.9375;  // 15 of 16 slots: groups of 16 keep probes short
 
   size_t group_of(uint64_t a) const { return size_t((static_cast<unsigned __int128>(a) * groups_) >> 64); }
   static uint8_t tag_of(uint32_t b) { return uint8_t(b & 0x7f); }
   size_t next_groups() const { return groups_ < 64 ? 64 : groups_ + groups_ / 2; }
   void resize(size_t groups);
+  void rehash_in_place();
   void place(const Slot& s);
 
   std::vector<Slot> slots_;

@@ -98,6 +98,33 @@ TEST(Deduplicator, KeepsFirstAndRecordsNewState) {
   EXPECT_EQ(keep.size(), 1u);
 }
 
+// Spilling the older half re-places the rest in the same table: every kept key is still found, every
+// spilled one is gone from the index and handed out, and the capacity is unchanged.
+TEST(DedupIndex, ExtractOlderHalfKeepsTheRestFindable) {
+  DedupIndex ix;
+  std::mt19937_64 rng(3);
+  std::vector<std::pair<uint64_t, int64_t>> keys;
+  for (int i = 0; i < 30'000; i++) {
+    keys.push_back({rng(), int64_t(rng() % 1000) * kHour});
+    ix.insert(keys.back().first, 1, keys.back().second, 0);
+  }
+  const size_t bytes = ix.memory_bytes();
+  std::vector<DedupEntry> out;
+  ix.extract_older_half(out);
+  EXPECT_EQ(ix.memory_bytes(), bytes);
+  EXPECT_EQ(ix.size() + out.size(), keys.size());
+  EXPECT_NEAR(double(out.size()), 15'000.0, 1'500.0);
+  int64_t newest_spilled = INT64_MIN;
+  for (const DedupEntry& e : out) newest_spilled = std::max(newest_spilled, e.event_time);
+  size_t kept = 0;
+  for (const auto& [a, t] : keys) {
+    const bool in_index = ix.find(a, 1, t, 0) != nullptr;
+    kept += in_index;
+    EXPECT_EQ(in_index, t > newest_spilled) << a;
+  }
+  EXPECT_EQ(kept, ix.size());
+}
+
 // A run answers like the index it came from: window edges, several entries of one key, keys that share
 // `a` across block boundaries, and keys it never held (the filter and the blocks).
 TEST(DedupRuns, FindsWhatWasSpilledAndNothingElse) {
