@@ -29,7 +29,7 @@ struct IngestArgs {
   std::vector<std::string> blocked_sites;
   double future_skew_s = 600;
   double dedup_window_s = 86400;
-  size_t dedup_memory_mb = 0;
+  size_t dedup_memory_mb = 512;
   double click_window_s = 3600;
   double click_through_window_s = 7 * 86400;
   double view_through_window_s = 86400;
