@@ -117,7 +117,8 @@ class KafkaBatcher {
   int64_t first_offset_ = -1;
   int64_t last_offset_ = -1;
   size_t count_ = 0;
-  bool alone_ = false;  // the open submission takes no more messages
+  bool alone_ = false;    // the open submission takes no more messages
+  size_t body_hint_ = 0;  // the size of the last body made: what the next one reserves
 };
 
 }  // namespace advx

@@ -28,8 +28,23 @@ constexpr milliseconds kRetryPause{20};           // between offers of a refused
 constexpr milliseconds kPauseAfterRefusals{250};  // then the partitions are paused and polling goes on
 constexpr int kBackoffFirstMs = 200;              // schema registry unavailable: first retry...
 constexpr int kBackoffMaxMs = 5000;               // ...doubling up to this
+constexpr int kBurstMessages = 1000;              // messages polled back to back without the loop's checks
+constexpr int kWakeTimeoutMs = 1000;              // drained(): the longest wait for an offsets query
 
 void log_line(const std::string& text) { std::fprintf(stderr, "advx serve: kafka: %s\n", text.c_str()); }
+
+// The copy of a submission offered to the engine (a refused one stays ours). Its body has room for the
+// kInputPadding bytes the engine appends before decoding, so that the engine's thread — the pipeline's
+// bottleneck — does not reallocate and copy the whole body again.
+Submission copy_for_engine(Submission& s) {
+  std::string body = std::move(s.body);
+  Submission copy = s;  // every field but the body
+  s.body = std::move(body);
+  copy.body.clear();
+  copy.body.reserve(s.body.size() + kInputPadding);
+  copy.body.append(s.body);
+  return copy;
+}
 
 // Submissions the engine could not store, reported by `done` on the engine's thread.
 struct FailureLog {
@@ -122,6 +137,12 @@ struct KafkaConsumer::Impl {
   bool registry_down_logged = false;
   int32_t last_schema_id = -1;  // the last schema found, to spare the registry's lock per message
   std::shared_ptr<const std::string> last_schema;
+  // Waking a fetcher that stopped on a full queue (librdkafka before 2.2; see drained()).
+  bool wake_fetcher = false;
+  uint64_t full_messages = 0;    // queued.min.messages
+  uint64_t full_bytes = 0;       // queued.max.messages.kbytes, in bytes
+  uint64_t streak_messages = 0;  // messages taken since the queue was last empty...
+  uint64_t streak_bytes = 0;     // ...and their bytes
 
   Impl(KafkaOptions o, KafkaHooks h, SchemaRegistry* r)
       : opt(std::move(o)),
@@ -144,6 +165,7 @@ struct KafkaConsumer::Impl {
 
   // Messages.
   bool poll_once(int timeout_ms);
+  void drained();
   void on_message(int kind, int32_t partition, int64_t offset, std::string_view value);
   bool process(int kind, int32_t partition, int64_t offset, std::string_view value, PartitionState& st);
   void take_made();
@@ -232,6 +254,15 @@ bool KafkaConsumer::Impl::create(std::string* error) {
             // A stored position the log no longer has (retention) or does not have yet (a recreated topic)
             // is read from the start of what there is: nothing is skipped.
             set("auto.offset.reset", "earliest");
+  // Prefetching. librdkafka stops fetching once its local queue holds queued.min.messages (default 100,000)
+  // or queued.max.messages.kbytes (64 MB), and looks again only when its broker thread next wakes up: up to
+  // 1 s later (librdkafka issue #2879; fetch.queue.backoff.ms from 2.2 on). A queue emptied sooner leaves
+  // the consumer, and the engine behind it, idle for the rest of that second. So: the queue is bounded by
+  // bytes only (the message count at its maximum), the backoff is short where it can be set, and elsewhere
+  // drained() wakes the fetcher.
+  ok = ok && set("queued.min.messages", "10000000");
+  const bool backoff_settable = ok && rd_kafka_conf_set(conf, "fetch.queue.backoff.ms", "10", errstr,
+                                                        sizeof(errstr)) == RD_KAFKA_CONF_OK;
   for (const auto& [name, value] : opt.properties) ok = ok && set(name, value);
   // Offsets live in the store, committed with the rows: never by librdkafka (set after the user's properties,
   // which cannot change them).
@@ -249,6 +280,18 @@ bool KafkaConsumer::Impl::create(std::string* error) {
   if (!ok) {
     rd_kafka_conf_destroy(conf);
     return false;
+  }
+  if (!backoff_settable) {  // the thresholds as they are now, after the user's properties
+    auto get = [&](const char* name) -> uint64_t {
+      char value[64];
+      size_t size = sizeof(value);
+      return rd_kafka_conf_get(conf, name, value, &size) == RD_KAFKA_CONF_OK
+                 ? std::strtoull(value, nullptr, 10)
+                 : 0;
+    };
+    full_messages = get("queued.min.messages");
+    full_bytes = get("queued.max.messages.kbytes") * 1024;
+    wake_fetcher = full_messages > 0 && full_bytes > 0;
   }
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_rebalance_cb(conf, &Impl::rebalance_cb);
@@ -309,7 +352,14 @@ void KafkaConsumer::Impl::run() {
     if (next_retry)
       timeout = int(std::clamp<int64_t>(std::chrono::duration_cast<milliseconds>(*next_retry - now).count(),
                                         0, timeout));
-    if (!poll_once(timeout)) close_batch();  // nothing came: what is batched goes now
+    if (!poll_once(timeout)) {
+      close_batch();  // nothing came: what is batched goes now
+      continue;
+    }
+    // More is probably queued: take it without the bookkeeping above (a clock reading costs as much as
+    // batching a message), until the queue is empty or a submission is ready for the engine.
+    for (int i = 0; i < kBurstMessages && pending.empty() && !failures->any && !stop_requested; ++i)
+      if (!poll_once(0)) break;
   }
   shutdown();
 }
@@ -333,7 +383,10 @@ void KafkaConsumer::Impl::shutdown() {
 
 bool KafkaConsumer::Impl::poll_once(int timeout_ms) {
   rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, timeout_ms);
-  if (!m) return false;
+  if (!m) {
+    drained();
+    return false;
+  }
   bool data = false;
   if (m->err) {
     if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -343,6 +396,8 @@ bool KafkaConsumer::Impl::poll_once(int timeout_ms) {
     }
   } else if (int kind = m->rkt ? kind_of(rd_kafka_topic_name(m->rkt)) : -1; kind >= 0) {
     messages.fetch_add(1, std::memory_order_relaxed);
+    ++streak_messages;
+    streak_bytes += m->len;
     on_message(kind, m->partition, m->offset,
                std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
     data = true;
@@ -443,11 +498,36 @@ void KafkaConsumer::Impl::close_batch() {
   take_made();
 }
 
+// librdkafka before 2.2 stops fetching when its queue is full (see create()) and looks again only when its
+// broker thread next wakes up, up to 1 s later. Such a stop leaves at least a full queue to take before the
+// queue is empty: when it runs empty after that much, the fetcher has most likely stopped, and is woken. Any
+// request to a partition's leader wakes that broker's thread, which then finds the queue empty and fetches.
+// An offsets query (one request per leader) is such a request that changes nothing; pausing and resuming
+// would also wake it, but throw away a fetch in flight and back the partition off for fetch.error.backoff.ms.
+// When the fetcher had not stopped after all, the query is all it costs.
+void KafkaConsumer::Impl::drained() {
+  const bool was_full = streak_messages >= full_messages / 4 * 3 || streak_bytes >= full_bytes / 4 * 3;
+  streak_messages = 0;
+  streak_bytes = 0;
+  if (!wake_fetcher || !was_full || paused_all) return;
+  TopicPartitionList lagging(int(parts.size()));
+  for (const auto& [key, st] : parts) {
+    if (st.blocked || st.dropped) continue;
+    const char* topic = topics[size_t(key.first)].c_str();
+    int64_t low = -1, high = -1;
+    rd_kafka_get_watermark_offsets(rk, topic, key.second, &low, &high);  // as of the last fetch
+    if (high >= 0 && std::max(st.next, low) >= high) continue;           // read to its end: nothing to fetch
+    // Asks for the latest offset (timestamp -1): one request per leader, whatever the answer.
+    rd_kafka_topic_partition_list_add(lagging.list, topic, key.second)->offset = -1;
+  }
+  if (lagging.list->cnt > 0) rd_kafka_offsets_for_times(rk, lagging.list, kWakeTimeoutMs);
+}
+
 // ---- submissions ------------------------------------------------------------------------------------------
 
 bool KafkaConsumer::Impl::submit_pending() {
   while (!pending.empty()) {
-    if (!hooks.submit(pending.front())) return false;  // a copy: the refused one is still ours
+    if (!hooks.submit(copy_for_engine(pending.front()))) return false;  // the refused one is still ours
     pending.pop_front();
   }
   return true;
@@ -593,8 +673,9 @@ void KafkaConsumer::Impl::resume_all() {
 }
 
 void KafkaConsumer::Impl::retry_blocked() {
+  if (!next_retry) return;
   const auto now = Clock::now();
-  if (!next_retry || now < *next_retry) return;
+  if (now < *next_retry) return;
   next_retry.reset();
   for (auto& [key, st] : parts) {
     if (!st.blocked || now < st.retry_at) continue;

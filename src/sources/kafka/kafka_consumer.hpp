@@ -58,8 +58,10 @@ struct KafkaOptions {
   int stop_timeout_ms = 30'000;      // stop(): how long to offer batched messages to a refusing engine before
                                      // leaving them to be read again from the stored positions next time
   // Extra librdkafka properties. They override advx's defaults (client.id=advx, auto.offset.reset=earliest:
-  // a stored position the log no longer holds restarts at the oldest message kept, never at the end) but not
-  // enable.auto.commit=false and enable.auto.offset.store=false; a cooperative assignor is refused.
+  // a stored position the log no longer holds restarts at the oldest message kept, never at the end;
+  // queued.min.messages=10000000, so that prefetching is bounded by queued.max.messages.kbytes alone;
+  // fetch.queue.backoff.ms=10 where librdkafka knows it, 2.2 on) but not enable.auto.commit=false and
+  // enable.auto.offset.store=false; a cooperative assignor is refused.
   std::vector<std::pair<std::string, std::string>> properties;
 };
 
