@@ -176,6 +176,8 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
   }
   std::string read_error;
   std::atomic<bool> store_failed{false};  // stops reading early: nothing more will be stored
+  std::mutex error_mutex;
+  std::string store_error;  // the first store (or dedup spill) failure: the run fails
   std::thread reader([&] {
     std::vector<char> carry;  // bytes the decoder did not consume yet
     bool first_block = true;
@@ -230,7 +232,16 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
       carry.assign(buf.data() + consumed, buf.data() + len);
       u->bytes = consumed;
       validator_.process(u->raw, source, u->staged);
-      dedup_unit(*u, file_summary);
+      try {
+        dedup_unit(*u, file_summary);
+      } catch (const std::runtime_error& e) {  // the dedup index could not spill to disk (a full disk)
+        std::lock_guard lock(error_mutex);
+        if (store_error.empty()) store_error = e.what();
+        store_failed = true;
+        u->clear();
+        free_units.push(u);
+        break;
+      }
       if (progress) progress(src->position());
       const bool last = end && (carry.empty() || consumed == 0);
       full_units.push(u);
@@ -239,8 +250,6 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
     for (size_t i = 0; i < workers; i++) full_units.push(nullptr);
   });
 
-  std::mutex error_mutex;
-  std::string store_error;
   auto work = [&](DuckDbStore& store) {
     bool failed = false;
     try {

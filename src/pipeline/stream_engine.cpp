@@ -422,7 +422,7 @@ void StreamEngine::run() {
       if (ok) {
         try {
           process(batch.subs.back(), batch);
-        } catch (const StoreError& e) {
+        } catch (const std::runtime_error& e) {  // the store, or the dedup index spilling to disk
           ok = false;
           error = e.what();
         }
@@ -462,7 +462,7 @@ void StreamEngine::run() {
       // The dedup index has the keys of rows that were not stored: rebuild it from what was.
       try {
         reload_dedup_state();
-      } catch (const StoreError& e) {
+      } catch (const std::runtime_error& e) {
         std::fprintf(stderr, "advx serve: cannot reload the dedup state: %s\n", e.what());
       }
       store_failed_ = true;

@@ -71,9 +71,14 @@ class DedupRuns::Writer {
     buf_.push_back(e);
     if (buf_.size() == kFlush) flush();
   }
+  ~Writer() {
+    if (run_.fd >= 0) ::close(run_.fd);  // a run that failed to be written
+  }
   Run finish() {
     flush();
-    return std::move(run_);
+    Run done = std::move(run_);
+    run_.fd = -1;
+    return done;
   }
 
  private:

@@ -359,6 +359,26 @@ TEST_F(Engine, DedupWithinAMemoryBudgetSpillsAndStillFindsEveryDuplicate) {
   EXPECT_EQ(sql("SELECT count(*), count(DISTINCT impression_id) FROM impressions"), "21001,21001\n");
 }
 
+// A dedup spill that cannot write (here: no such folder; in life a full disk) fails its micro-batch like a
+// store error — nothing stored, the engine goes on — instead of ending the process.
+TEST_F(Engine, ADedupSpillThatCannotWriteFailsTheBatchNotTheServer) {
+  close();
+  options.dedup_memory_bytes = 64 << 10;
+  options.dedup_spill_dir = db.path() + ".no-such-folder";
+  open();
+  std::string big;
+  for (int i = 0; i < 20'000; i++) big += imp("x" + std::to_string(i), "2026-11-01T10:00:00Z");
+  const SubmitResult bad = run(json(big));
+  EXPECT_EQ(bad.status, SubmitResult::Status::store_error);
+  EXPECT_NE(bad.error.find("dedup spill"), std::string::npos) << bad.error;
+  EXPECT_FALSE(engine->healthy());
+  EXPECT_EQ(sql("SELECT count(*) FROM impressions"), "0\n");
+  const SubmitResult good = run(json(imp("y1", "2026-11-01T10:00:00Z")));
+  EXPECT_EQ(good.status, SubmitResult::Status::ok);
+  EXPECT_EQ(good.stored, 1u);
+  EXPECT_TRUE(engine->healthy());
+}
+
 // A failed commit answers store_error and forgets the keys it had taken: the same records sent again once
 // the store works are stored, not counted as duplicates.
 TEST_F(Engine, FailedCommitStoresNothingAndForgetsItsKeys) {

@@ -166,6 +166,19 @@ TEST(DedupRuns, FindsWhatWasSpilledAndNothingElse) {
   EXPECT_TRUE(runs.find(999 * 7919, 999, 999 * kHour, w, e));
 }
 
+TEST(DedupRuns, AFolderItCannotWriteIsAClearError) {
+  DedupRuns runs("/no/such/folder");
+  try {
+    runs.add({{1, 1, 1, 0}});
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("dedup spill: cannot create a file in /no/such/folder"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(runs.size(), 0u);
+}
+
 // Property: with a memory budget small enough to spill many times, a stream of keys with duplicates,
 // conflicts, re-used keys beyond the window and out-of-order times gets exactly the answers it gets with
 // no budget — and the same after loading the state into a budgeted deduplicator.
