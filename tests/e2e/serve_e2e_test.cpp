@@ -63,9 +63,11 @@ TEST(ServeE2E, HttpCollectorEqualsIngest) {
                                  dir.str());
   ASSERT_EQ(batch.exit_code, 0) << batch.err;
 
-  ServeProcess serve(
-      {"--db", dir.str("serve.duckdb"), "--dims", dir.str("data/dims"), "--http", "127.0.0.1:0"},
-      dir.str("serve.log"));
+  // With a dedup budget of 1 MB, below the ~70k keys: most spill to disk, and nothing may change.
+  write_file(dir.str("serve.toml"), "[pipeline]\ndedup_memory_mb = 1\n");
+  ServeProcess serve({"--config", dir.str("serve.toml"), "--db", dir.str("serve.duckdb"), "--dims",
+                      dir.str("data/dims"), "--http", "127.0.0.1:0"},
+                     dir.str("serve.log"));
   ASSERT_TRUE(serve.started()) << slurp(dir.str("serve.log"));
   ASSERT_GT(serve.port(), 0) << serve.first_line();
   const std::string base = "http://127.0.0.1:" + std::to_string(serve.port());
@@ -121,6 +123,9 @@ TEST(ServeE2E, HttpCollectorEqualsIngest) {
   EXPECT_NE(metrics.body.find("advx_events_duplicates_total{stream=\"bid_requests\"} " +
                               std::to_string(got["/v1/bid-requests"]["duplicates"]) + "\n"),
             std::string::npos);
+  const size_t disk = metrics.body.find("advx_dedup_keys{tier=\"disk\"} ");
+  ASSERT_NE(disk, std::string::npos);
+  EXPECT_GT(std::stoll(metrics.body.substr(disk + 29)), 20'000) << metrics.body.substr(disk, 60);
   // A query while it runs, then SIGTERM: everything committed, exit 0.
   HttpAnswer q = http_request("POST", base + "/v1/sql", "SELECT count(*) AS n FROM impressions");
   EXPECT_EQ(q.status, 200) << q.body;
