@@ -14,6 +14,7 @@
 #include "correlate/attribution.hpp"
 #include "pipeline/ingest_pipeline.hpp"
 #include "server/metrics.hpp"
+#include "transforms/geoip.hpp"
 #include "transforms/standardize.hpp"
 
 namespace advx::cli {
@@ -26,6 +27,7 @@ struct IngestArgs {
   std::string dims;
   std::vector<std::string> paths;
   std::vector<std::string> blocked_ips;
+  std::string geoip;
   std::vector<std::string> blocked_sites;
   double future_skew_s = 600;
   double dedup_window_s = 86400;
@@ -108,6 +110,15 @@ int run_ingest(const IngestArgs& a) {
   options.dedup_spill = {a.dedup_memory_mb << 20, DedupSpill::dir_next_to(a.db)};
   options.max_record_bytes = a.max_record_mb << 20;
   options.validation.blocked_ips.insert(a.blocked_ips.begin(), a.blocked_ips.end());
+  std::unique_ptr<GeoIp> geoip;
+  if (!a.geoip.empty()) {
+    std::string geo_error;
+    if (!(geoip = GeoIp::open(a.geoip, &geo_error))) {
+      std::fprintf(stderr, "advx ingest: --geoip %s\n", geo_error.c_str());
+      return kExitUsage;
+    }
+    options.validation.geoip = geoip.get();
+  }
   Arena arena;
   for (const auto& s : a.blocked_sites) {
     const std::string_view host = normalize_site(s, arena);
@@ -235,6 +246,8 @@ void add_ingest_command(CLI::App& app, int& result) {
                   "Files or folders (.jsonl .ndjson .json .csv .avro, optionally .gz/.zst)")
       ->required();
   sub->add_option("--block-ip", args->blocked_ips, "Filter events from this IP (repeatable)");
+  sub->add_option("--geoip", args->geoip,
+                  "MaxMind database (.mmdb) giving the country of events that name an IP but no country");
   sub->add_option("--block-site", args->blocked_sites,
                   "Filter events on this site and its subdomains (repeatable)");
   sub->add_option("--future-skew", args->future_skew_s, "Seconds an event may lie in the future")

@@ -71,6 +71,14 @@ int run_serve(const ServeArgs& a) {
   }
   StreamEngineOptions options = c.engine;
   options.validation.blocked_ips.insert(c.block_ips.begin(), c.block_ips.end());
+  std::unique_ptr<GeoIp> geoip;
+  if (!c.geoip.empty()) {
+    if (!(geoip = GeoIp::open(c.geoip, &error))) {
+      std::fprintf(stderr, "advx serve: geoip %s\n", error.c_str());
+      return kExitUsage;
+    }
+    options.validation.geoip = geoip.get();
+  }
   Arena arena;
   for (const auto& s : c.block_sites) {
     const std::string_view host = normalize_site(s, arena);

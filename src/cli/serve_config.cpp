@@ -236,6 +236,7 @@ bool load_serve_config(const std::string& path, ServeConfig* c, std::string* err
            {"view_through_window_s",
             [&](const toml::value& v) { return set_seconds(v, &eng.windows.view_through_us); }},
            {"block_ips", [&](const toml::value& v) { return set_strings(v, &c->block_ips); }},
+           {"geoip", [&](const toml::value& v) { return set_string(v, &c->geoip); }},
            {"block_sites", [&](const toml::value& v) { return set_strings(v, &c->block_sites); }},
        }},
       {"monitor",

@@ -43,6 +43,7 @@ struct ServeConfig {
   // [pipeline]
   StreamEngineOptions engine;
   std::vector<std::string> block_ips;
+  std::string geoip;  // a MaxMind database: the country of events that name an IP but no country
   std::vector<std::string> block_sites;
 
   // [monitor] (docs/ALERTS.md)

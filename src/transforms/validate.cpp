@@ -240,6 +240,12 @@ void Validator::reject(Ctx& ctx, uint64_t record_no, std::string_view raw, Reaso
   t.reasons.push_back(reason);
 }
 
+// SPEC 2.5: the record's own country wins; an IP fills it in when a MaxMind database is configured. After
+// the dedup payload, which stays a function of the record alone.
+void Validator::country_from_ip(std::string_view ip, std::string_view* country) const {
+  if (country->empty() && options_.geoip && !ip.empty()) *country = options_.geoip->country(ip);
+}
+
 bool Validator::filtered(Ctx& ctx, size_t row, std::string_view ua, std::string_view ip,
                          std::string_view site, int64_t event_time, const DedupKey& key,
                          const UserAgentInfo* ua_info) {
@@ -349,7 +355,7 @@ void Validator::impression(Ctx& ctx, size_t row) {
     key.key = FieldHasher().add("imp").add(creative).add(user).add_i64(ts).add(site).digest();
     event_key = arena.copy(fingerprint_key(key.key));
   }
-  const std::string_view country = normalize_country(country_raw);
+  std::string_view country = normalize_country(country_raw);
   key.payload = uint32_t(FieldHasher()
                              .add(creative)
                              .add(user)
@@ -368,6 +374,7 @@ void Validator::impression(Ctx& ctx, size_t row) {
   const UserAgentInfo* ua_info = ua.empty() ? nullptr : &ua_cache_.lookup(ua);
   if (filtered(ctx, row, ua, ip, site, ts, key, ua_info)) return;
   if (device.empty() && ua_info) device = ua_info->device;
+  country_from_ip(ip, &country);
 
   StagedTable& t = ctx.out.impressions;
   TableBuffer& b = t.rows;
@@ -538,7 +545,7 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
     device = normalize_device_type(device_raw);
   }
   const std::string_view site = site_raw.empty() ? std::string_view() : normalize_site(site_raw, arena);
-  const std::string_view country = normalize_country(country_raw);
+  std::string_view country = normalize_country(country_raw);
   const Cell& imp_cell = in.cell(row, BF::imp_count);
   const Cell& floor_cell = in.cell(row, BF::bid_floor);
   const Cell& targeting_cell = in.cell(row, BF::targeting);
@@ -569,6 +576,7 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   const UserAgentInfo* ua_info = ua.empty() ? nullptr : &ua_cache_.lookup(ua);
   if (filtered(ctx, row, ua, ip, site, ts, key, ua_info)) return;
   if (device.empty() && ua_info) device = ua_info->device;
+  country_from_ip(ip, &country);
 
   StagedTable& t = ctx.out.bid_requests;
   TableBuffer& b = t.rows;

@@ -12,6 +12,7 @@
 #include "core/raw_batch.hpp"
 #include "core/table_buffer.hpp"
 #include "transforms/dimensions.hpp"
+#include "transforms/geoip.hpp"
 #include "transforms/user_agent.hpp"
 
 namespace advx {
@@ -70,6 +71,7 @@ struct ValidationOptions {
   int64_t ingested_at_us = 0;
   std::unordered_set<std::string> blocked_ips;    // exact match on the trimmed ip
   std::unordered_set<std::string> blocked_sites;  // normalized hosts; a parent domain blocks its subdomains
+  const GeoIp* geoip = nullptr;                   // country from IP when the record has none (SPEC 2.5)
 };
 
 class Validator {
@@ -85,6 +87,7 @@ class Validator {
   void impression(Ctx& ctx, size_t row);
   void event(Ctx& ctx, size_t row);
   void bid_request(Ctx& ctx, size_t row);
+  void country_from_ip(std::string_view ip, std::string_view* country) const;
   bool filtered(Ctx& ctx, size_t row, std::string_view ua, std::string_view ip, std::string_view site,
                 int64_t event_time, const DedupKey& key, const UserAgentInfo* ua_info);
   void reject(Ctx& ctx, uint64_t record_no, std::string_view raw, Reason reason, std::string detail,

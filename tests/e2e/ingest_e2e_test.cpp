@@ -364,6 +364,41 @@ TEST(Cli, HelpAndUsageErrors) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
 }
 
+// --geoip: the country of impressions that name an IP but no country (SPEC 2.5); a file that is not a
+// MaxMind database is a usage error of one line, before any database is created.
+TEST(IngestGeoIp, CountryFromIpAndAClearErrorForABadFile) {
+  TempDir dir;
+  ASSERT_EQ(std::system(("perl '" + std::string(ADVX_SOURCE_DIR) + "/tests/data/write_test_mmdb.pl' '" +
+                         dir.str("geo.mmdb") + "'")
+                            .c_str()),
+            0);
+  std::string lines;
+  for (const char* ip : {"203.0.113.7", "2001:db8::1", "192.0.2.1"})
+    lines += std::string(R"({"impression_id":")") + ip + R"(","ad_creative_id":"cr1","user_id":"u1",)" +
+             R"("timestamp":"2026-11-01T10:00:00Z","website":"a.com","ip":")" + ip + "\"}\n";
+  lines +=
+      R"({"impression_id":"own","ad_creative_id":"cr1","user_id":"u1","timestamp":"2026-11-01T10:00:00Z",)"
+      R"("website":"a.com","ip":"203.0.113.7","country":"FR"})"
+      "\n";
+  write_file(dir.str("imps.jsonl"), lines);
+  CommandResult r = run_advx(
+      {"ingest", "--db", dir.str("g.duckdb"), "--geoip", dir.str("geo.mmdb"), "-q", dir.str("imps.jsonl")},
+      dir.str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(
+      sql_rows(dir.str("g.duckdb"),
+               "SELECT impression_id, coalesce(country, 'NULL') FROM impressions ORDER BY impression_id",
+               dir.str()),
+      "192.0.2.1,NULL\n2001:db8::1,DE\n203.0.113.7,US\nown,FR\n");
+  r = run_advx(
+      {"ingest", "--db", dir.str("bad.duckdb"), "--geoip", dir.str("imps.jsonl"), dir.str("imps.jsonl")},
+      dir.str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("imps.jsonl: not a MaxMind database"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.str("bad.duckdb")));
+}
+
 TEST_F(IngestE2E, SqlIsReadOnly) {
   ASSERT_EQ(ingest().exit_code, 0);
   for (const char* q : {"DELETE FROM impressions", "DROP TABLE rejects", "CREATE TABLE t (a INT)",

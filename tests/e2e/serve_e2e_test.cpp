@@ -166,6 +166,12 @@ TEST(ServeE2E, UsageAndConfigErrors) {
   r = run_advx({"serve", "--no-http"}, dir.str());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("nothing to serve"), std::string::npos) << r.err;
+  write_file(dir.path() / "geo.toml", "[pipeline]\ngeoip = \"" + dir.str("bad.toml") + "\"\n");
+  r = run_advx({"serve", "--config", dir.str("geo.toml"), "--db", dir.str("s.duckdb")}, dir.str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("advx serve: geoip " + dir.str("bad.toml") + ": not a MaxMind database"),
+            std::string::npos)
+      << r.err;
   r = run_advx({"serve", "--help"}, dir.str());
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("--kafka-brokers"), std::string::npos);

@@ -1,6 +1,10 @@
 #include "transforms/validate.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 
 #include "core/time_util.hpp"
 
@@ -336,6 +340,78 @@ TEST_F(Fixture, BidRequests) {
   EXPECT_EQ(reject_reason(0), "missing_field");
   EXPECT_EQ(reject_reason(1), "bot_user_agent");
   EXPECT_EQ(out.rejects.keys[1].space, KeySpace::filtered_bid_requests);
+}
+
+// A MaxMind database written by tests/data/write_test_mmdb.pl: 203.0.113.0/24 US, 2001:db8::/32 DE,
+// 198.51.100.0/24 a record without a country.
+std::string test_mmdb() {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("advx-test-" + std::to_string(::getpid()) + ".mmdb"))
+          .string();
+  const std::string cmd =
+      std::string("perl '") + ADVX_SOURCE_DIR + "/tests/data/write_test_mmdb.pl' '" + path + "' 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << "needs libmaxmind-db-writer-perl (scripts/setup installs it)";
+  return path;
+}
+
+TEST(GeoIp, CountryOfAnAddress) {
+  std::string error;
+  std::unique_ptr<GeoIp> g = GeoIp::open(test_mmdb(), &error);
+  ASSERT_TRUE(g) << error;
+  EXPECT_EQ(g->country("203.0.113.7"), "US");
+  EXPECT_EQ(g->country("2001:db8::1"), "DE");
+  EXPECT_EQ(g->country("::ffff:203.0.113.9"), "US");  // IPv4-mapped
+  EXPECT_EQ(g->country("198.51.100.1"), "");          // in the database, without a country
+  EXPECT_EQ(g->country("192.0.2.1"), "");             // not in it
+  EXPECT_EQ(g->country("not an address"), "");
+  EXPECT_EQ(g->country(""), "");
+  EXPECT_EQ(g->country(std::string(100, '1')), "");
+  EXPECT_FALSE(GeoIp::open(std::string(ADVX_SOURCE_DIR) + "/README.md", &error));
+  EXPECT_NE(error.find("README.md: not a MaxMind database"), std::string::npos) << error;
+  EXPECT_FALSE(GeoIp::open("/no/such.mmdb", &error));
+  EXPECT_NE(error.find("/no/such.mmdb: not a MaxMind database"), std::string::npos) << error;
+}
+
+// SPEC 2.5: the IP gives the country when the record has none; a record's own country wins; the dedup
+// payload does not depend on whether a database is configured.
+TEST_F(Fixture, CountryFromIpFillsOnlyWhatIsMissing) {
+  std::string error;
+  std::unique_ptr<GeoIp> g = GeoIp::open(test_mmdb(), &error);
+  ASSERT_TRUE(g) << error;
+  for (const char* ip : {"203.0.113.7", "203.0.113.8", "192.0.2.1", "2001:db8::5"}) {
+    impression({{IF::ad_creative_id, str("cr1")},
+                {IF::user_id, str("u1")},
+                {IF::timestamp, str("2026-09-20T10:00:00Z")},
+                {IF::website, str("a.com")},
+                {IF::impression_id, str(ip)},
+                {IF::ip, str(ip)},
+                {IF::country, str(std::string_view(ip) == "203.0.113.8" ? "fr" : "")}});
+  }
+  run();
+  const ValidatedBatch without = std::move(out);
+  out = ValidatedBatch();
+  options.geoip = g.get();
+  run();
+  ASSERT_EQ(out.impressions.rows.rows(), 4u);
+  EXPECT_EQ(imp_str(col::imp_country, 0), "US");
+  EXPECT_EQ(imp_str(col::imp_country, 1), "FR");  // its own
+  EXPECT_EQ(imp_str(col::imp_country, 2), "NULL");
+  EXPECT_EQ(imp_str(col::imp_country, 3), "DE");
+  for (size_t i = 0; i < 4; i++)
+    EXPECT_EQ(out.impressions.keys[i].payload, without.impressions.keys[i].payload);
+
+  RawBatch b(Stream::bid_requests);
+  const size_t r = b.add_row(1, "datum");
+  Cell ts;
+  ts.type = CellType::timestamp_us;
+  ts.i64 = 1716554096123000;
+  b.cell(r, BidRequestField::auction_id) = str("a1");
+  b.cell(r, BidRequestField::timestamp) = ts;
+  b.cell(r, BidRequestField::ip) = str("2001:db8::7");
+  Validator v(dims, options);
+  v.process(b, "/data/b.avro", out);
+  ASSERT_EQ(out.bid_requests.rows.rows(), 1u);
+  EXPECT_EQ(out.bid_requests.rows.data<std::string_view>(col::bid_country)[0], "DE");
 }
 
 }  // namespace
