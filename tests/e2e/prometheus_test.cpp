@@ -6,12 +6,12 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../support/external_servers.hpp"
+#include "core/time_util.hpp"
 #include "serve_runner.hpp"
 
 namespace advx::test {
@@ -59,14 +59,7 @@ std::string wait_for(const std::string& base, const std::string& promql, const s
   return got;
 }
 
-std::string iso_seconds_ago(int64_t ago) {
-  const std::time_t t = std::time(nullptr) - ago;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string iso_seconds_ago(int64_t ago) { return format_timestamp(wall_clock_us() - ago * 1'000'000); }
 
 TEST(PrometheusE2E, ScrapesCountersAndHistograms) {
   ASSERT_TRUE(installed(kPrometheusBinary, "prometheus"));

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <ctime>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "../sinks/store_test_util.hpp"  // TempDb
+#include "core/time_util.hpp"
 
 namespace advx {
 namespace {
@@ -241,18 +241,8 @@ TEST_F(Engine, LateEventsAreStoredAndCounted) {
   EXPECT_EQ(engine->stats().late[0], 1u);
 }
 
-// "YYYY-MM-DDTHH:MM:SSZ" of `now` less `ago` seconds (now: whole wall-clock seconds).
-std::string seconds_ago(int64_t ago) {
-  const std::time_t t =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count() -
-      ago;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+// The wall clock less `ago` seconds, as an ISO-8601 timestamp.
+std::string seconds_ago(int64_t ago) { return format_timestamp(wall_clock_us() - ago * 1'000'000); }
 
 // The engine stamps a batch with the wall clock: event times a known distance before now fall in known lag
 // buckets (each at least a second inside its bucket). Only stored events count, only committed batches.
