@@ -256,10 +256,4 @@ size_t Deduplicator::memory_bytes() const {
   return n;
 }
 
-uint64_t Deduplicator::spill_block_reads() const {
-  uint64_t n = 0;
-  for (const auto& r : runs_) n += r ? r->block_reads() : 0;
-  return n;
-}
-
 }  // namespace advx

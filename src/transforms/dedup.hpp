@@ -110,7 +110,6 @@ class Deduplicator {
   size_t entries() const;          // in memory and spilled
   size_t spilled_entries() const;  // on disk
   size_t memory_bytes() const;
-  uint64_t spill_block_reads() const;  // lookups that read a spilled block
 
  private:
   DedupIndex::Outcome check_and_insert(size_t space, uint64_t a, uint32_t b, int64_t event_time,
