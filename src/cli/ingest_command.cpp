@@ -14,8 +14,6 @@
 #include "correlate/attribution.hpp"
 #include "pipeline/ingest_pipeline.hpp"
 #include "server/metrics.hpp"
-#include "transforms/geoip.hpp"
-#include "transforms/standardize.hpp"
 
 namespace advx::cli {
 namespace {
@@ -109,28 +107,15 @@ int run_ingest(const IngestArgs& a) {
   options.dedup_window_us = int64_t(a.dedup_window_s * 1e6);
   options.dedup_spill = {a.dedup_memory_mb << 20, DedupSpill::dir_next_to(a.db)};
   options.max_record_bytes = a.max_record_mb << 20;
-  options.validation.blocked_ips.insert(a.blocked_ips.begin(), a.blocked_ips.end());
   std::unique_ptr<GeoIp> geoip;
-  if (!a.geoip.empty()) {
-    std::string geo_error;
-    if (!(geoip = GeoIp::open(a.geoip, &geo_error))) {
-      std::fprintf(stderr, "advx ingest: --geoip %s\n", geo_error.c_str());
-      return kExitUsage;
-    }
-    options.validation.geoip = geoip.get();
-  }
-  Arena arena;
-  for (const auto& s : a.blocked_sites) {
-    const std::string_view host = normalize_site(s, arena);
-    if (host.empty()) {
-      std::fprintf(stderr, "advx ingest: --block-site %s is not a host name\n", s.c_str());
-      return kExitUsage;
-    }
-    options.validation.blocked_sites.emplace(host);
+  std::string error;
+  if (!set_traffic_rules(a.blocked_ips, a.blocked_sites, a.geoip, {"--block-site", "--geoip"},
+                         options.validation, geoip, &error)) {
+    std::fprintf(stderr, "advx ingest: %s\n", error.c_str());
+    return kExitUsage;
   }
 
   // Inputs first: a mistyped path must not leave a new, empty database behind.
-  std::string error;
   const std::string dims_dir = find_dims_dir(a);
   const std::vector<std::string> files = expand_inputs(a.paths, dims_dir, &error);
   if (!error.empty()) {

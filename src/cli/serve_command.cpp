@@ -20,7 +20,6 @@
 #include "server/metrics.hpp"
 #include "sources/kafka/kafka_consumer.hpp"
 #include "sources/kafka/schema_registry.hpp"
-#include "transforms/standardize.hpp"
 
 namespace advx::cli {
 namespace {
@@ -70,23 +69,11 @@ int run_serve(const ServeArgs& a) {
     return kExitUsage;
   }
   StreamEngineOptions options = c.engine;
-  options.validation.blocked_ips.insert(c.block_ips.begin(), c.block_ips.end());
   std::unique_ptr<GeoIp> geoip;
-  if (!c.geoip.empty()) {
-    if (!(geoip = GeoIp::open(c.geoip, &error))) {
-      std::fprintf(stderr, "advx serve: geoip %s\n", error.c_str());
-      return kExitUsage;
-    }
-    options.validation.geoip = geoip.get();
-  }
-  Arena arena;
-  for (const auto& s : c.block_sites) {
-    const std::string_view host = normalize_site(s, arena);
-    if (host.empty()) {
-      std::fprintf(stderr, "advx serve: block site %s is not a host name\n", s.c_str());
-      return kExitUsage;
-    }
-    options.validation.blocked_sites.emplace(host);
+  if (!set_traffic_rules(c.block_ips, c.block_sites, c.geoip, {"block site", "geoip"}, options.validation,
+                         geoip, &error)) {
+    std::fprintf(stderr, "advx serve: %s\n", error.c_str());
+    return kExitUsage;
   }
 
   // Signals go to this thread alone (sigwait below): block them before any thread starts.

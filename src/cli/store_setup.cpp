@@ -2,6 +2,9 @@
 
 #include <chrono>
 
+#include "core/arena.hpp"
+#include "transforms/standardize.hpp"
+
 namespace advx::cli {
 
 bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions& dims, std::string* error) {
@@ -25,6 +28,30 @@ bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions
       "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM "
       "creatives");
   for (const auto& row : r.rows) dims.add_creative({row[0], row[1], row[2], row[3], row[4]});
+  return true;
+}
+
+bool set_traffic_rules(const std::vector<std::string>& ips, const std::vector<std::string>& sites,
+                       const std::string& geoip_path, const TrafficOptionNames& names, ValidationOptions& v,
+                       std::unique_ptr<GeoIp>& geoip, std::string* error) {
+  v.blocked_ips.insert(ips.begin(), ips.end());
+  if (!geoip_path.empty()) {
+    std::string why;
+    if (!(geoip = GeoIp::open(geoip_path, &why))) {
+      *error = std::string(names.geoip) + " " + why;
+      return false;
+    }
+    v.geoip = geoip.get();
+  }
+  Arena arena;
+  for (const auto& s : sites) {
+    const std::string_view host = normalize_site(s, arena);
+    if (host.empty()) {
+      *error = std::string(names.block_site) + " " + s + " is not a host name";
+      return false;
+    }
+    v.blocked_sites.emplace(host);
+  }
   return true;
 }
 
