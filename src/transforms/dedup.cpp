@@ -9,10 +9,6 @@
 
 namespace advx {
 namespace {
-inline uint64_t abs_diff(int64_t x, int64_t y) {
-  return x > y ? uint64_t(x) - uint64_t(y) : uint64_t(y) - uint64_t(x);
-}
-
 // Bit i set when control byte i of the group equals `v`.
 inline uint32_t match(const uint8_t* group, uint8_t v) {
 #ifdef __SSE2__
@@ -68,7 +64,7 @@ const DedupEntry* DedupIndex::find(uint64_t a, uint32_t b, int64_t event_time, i
     const uint8_t* ctrl = &ctrl_[g * kGroup];
     for (uint32_t m = match(ctrl, tag); m; m &= m - 1) {
       const Slot& s = slots_[g * kGroup + size_t(__builtin_ctz(m))];
-      if (s.a == a && s.b == b && abs_diff(s.event_time, event_time) <= uint64_t(window_us) &&
+      if (s.a == a && s.b == b && within_window(s.event_time, event_time, window_us) &&
           (!payload || s.payload == *payload))
         return &s;
     }

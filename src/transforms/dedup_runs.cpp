@@ -12,24 +12,24 @@
 namespace advx {
 namespace {
 constexpr size_t kLineBits = 512;
+constexpr size_t kLineWords = kLineBits / 64;
 constexpr int kProbes = 7;  // bits set per key in its line: ~1 % false positives at 10 bits a key
-
-inline uint64_t abs_diff(int64_t x, int64_t y) {
-  return x > y ? uint64_t(x) - uint64_t(y) : uint64_t(y) - uint64_t(x);
-}
 
 inline bool entry_less(const DedupEntry& x, const DedupEntry& y) {
   return std::tie(x.a, x.b, x.event_time) < std::tie(y.a, y.b, y.event_time);
 }
 
-// The key's line and bit positions. `a` is a hash already; b is folded in so equal `a` differ.
+// A key's place in a filter: its 512-bit line, and in `h` the kProbes bit positions within it (9 bits
+// each). `a` is a hash already; b is folded in so that keys sharing `a` differ.
 struct BloomProbe {
-  size_t line;
+  size_t line_word;  // index of the line's first word
   uint64_t h;
+  unsigned bit(int i) const { return unsigned(h >> (9 * i)) & (kLineBits - 1); }
 };
-inline BloomProbe probe(uint64_t a, uint32_t b, size_t lines) {
+inline BloomProbe probe(uint64_t a, uint32_t b, const std::vector<uint64_t>& bloom) {
   const uint64_t x = a ^ (uint64_t(b) * 0x9E3779B97F4A7C15ULL);
-  return {size_t((static_cast<unsigned __int128>(x) * lines) >> 64), x * 0xC2B2AE3D27D4EB4FULL};
+  const size_t lines = bloom.size() / kLineWords;
+  return {size_t((static_cast<unsigned __int128>(x) * lines) >> 64) * kLineWords, x * 0xC2B2AE3D27D4EB4FULL};
 }
 
 [[noreturn]] void fail(const std::string& what) {
@@ -53,18 +53,15 @@ void read_at(int fd, void* buf, size_t bytes, size_t offset) {
 class DedupRuns::Writer {
  public:
   Writer(Run run, size_t count) : run_(std::move(run)) {
-    run_.bloom.assign(std::max<size_t>(1, (count * 10 + kLineBits - 1) / kLineBits) * (kLineBits / 64), 0);
+    run_.bloom.assign(std::max<size_t>(1, (count * 10 + kLineBits - 1) / kLineBits) * kLineWords, 0);
     run_.block_first.reserve((count + kBlock - 1) / kBlock);
     buf_.reserve(kFlush);
   }
   void add(const DedupEntry& e) {
     if (run_.count % kBlock == 0) run_.block_first.push_back(e.a);
-    const BloomProbe p = probe(e.a, e.b, run_.bloom.size() / (kLineBits / 64));
-    uint64_t* line = &run_.bloom[p.line * (kLineBits / 64)];
-    for (int i = 0; i < kProbes; i++) {
-      const unsigned bit = unsigned(p.h >> (9 * i)) & (kLineBits - 1);
-      line[bit / 64] |= uint64_t(1) << (bit % 64);
-    }
+    const BloomProbe p = probe(e.a, e.b, run_.bloom);
+    uint64_t* line = &run_.bloom[p.line_word];
+    for (int i = 0; i < kProbes; i++) line[p.bit(i) / 64] |= uint64_t(1) << (p.bit(i) % 64);
     if (run_.count == 0 || e.event_time < run_.min_time) run_.min_time = e.event_time;
     if (run_.count == 0 || e.event_time > run_.max_time) run_.max_time = e.event_time;
     run_.count++;
@@ -176,15 +173,13 @@ bool DedupRuns::find(uint64_t a, uint32_t b, int64_t event_time, int64_t window_
 
 bool DedupRuns::find_in(const Run& r, uint64_t a, uint32_t b, int64_t event_time, int64_t window_us,
                         const uint32_t* payload, DedupEntry& found) const {
-  const bool before = event_time < r.min_time && abs_diff(event_time, r.min_time) > uint64_t(window_us);
-  const bool after = event_time > r.max_time && abs_diff(event_time, r.max_time) > uint64_t(window_us);
+  const bool before = event_time < r.min_time && !within_window(event_time, r.min_time, window_us);
+  const bool after = event_time > r.max_time && !within_window(event_time, r.max_time, window_us);
   if (before || after) return false;
-  const BloomProbe p = probe(a, b, r.bloom.size() / (kLineBits / 64));
-  const uint64_t* line = &r.bloom[p.line * (kLineBits / 64)];
-  for (int i = 0; i < kProbes; i++) {
-    const unsigned bit = unsigned(p.h >> (9 * i)) & (kLineBits - 1);
-    if (!(line[bit / 64] >> (bit % 64) & 1)) return false;
-  }
+  const BloomProbe p = probe(a, b, r.bloom);
+  const uint64_t* line = &r.bloom[p.line_word];
+  for (int i = 0; i < kProbes; i++)
+    if (!(line[p.bit(i) / 64] >> (p.bit(i) % 64) & 1)) return false;
   // Entries of `a` start in the last block whose first key is below a — or earlier, when blocks begin
   // with `a` itself.
   size_t blk =
@@ -199,7 +194,7 @@ bool DedupRuns::find_in(const Run& r, uint64_t a, uint32_t b, int64_t event_time
       const DedupEntry& e = buf[i];
       if (e.a > a) return false;
       if (e.a == a && e.b == b && (!payload || e.payload == *payload)) {
-        if (abs_diff(e.event_time, event_time) <= uint64_t(window_us)) {
+        if (within_window(e.event_time, event_time, window_us)) {
           found = e;
           return true;
         }

@@ -24,6 +24,12 @@ struct DedupEntry {
 };
 static_assert(sizeof(DedupEntry) == 24);
 
+// Whether two event times lie within `window_us` of each other (SPEC 2.4: exactly at the window is within),
+// in unsigned arithmetic so that no pair of times overflows.
+inline bool within_window(int64_t x, int64_t y, int64_t window_us) {
+  return (x > y ? uint64_t(x) - uint64_t(y) : uint64_t(y) - uint64_t(x)) <= uint64_t(window_us);
+}
+
 class DedupRuns {
  public:
   // `dir`: where the run files are made (for a file database, next to it: /tmp may be a RAM disk).
