@@ -105,7 +105,7 @@ int run_ingest(const IngestArgs& a) {
   options.validation.ingested_at_us = wall_clock_us();
   options.validation.max_future_skew_us = int64_t(a.future_skew_s * 1e6);
   options.dedup_window_us = int64_t(a.dedup_window_s * 1e6);
-  options.dedup_spill = {a.dedup_memory_mb << 20, DedupSpill::dir_next_to(a.db)};
+  options.dedup_spill.memory_budget_bytes = a.dedup_memory_mb << 20;
   options.max_record_bytes = a.max_record_mb << 20;
   std::unique_ptr<GeoIp> geoip;
   std::string error;

@@ -221,7 +221,7 @@ bool load_serve_config(const std::string& path, ServeConfig* c, std::string* err
             [&](const toml::value& v) {
               size_t mb = 0;
               std::string e = set_int(v, &mb, 0, 1 << 20);
-              if (e.empty()) eng.dedup_memory_bytes = mb << 20;
+              if (e.empty()) eng.dedup_spill.memory_budget_bytes = mb << 20;
               return e;
             }},
            {"future_skew_s",

@@ -70,7 +70,7 @@ IngestPipeline::IngestPipeline(DuckDbStore& store, const Dimensions& dims, Inges
       dims_(dims),
       options_(std::move(options)),
       validator_(dims_, options_.validation),
-      dedup_(options_.dedup_window_us, options_.dedup_spill) {
+      dedup_(options_.dedup_window_us, options_.dedup_spill.in_folder_of(store.path())) {
   summary_.db_path = store.path();
   for (int i = 1; i < options_.store_workers; i++) extra_connections_.push_back(store_.another_connection());
 }

@@ -25,7 +25,7 @@ namespace advx {
 struct IngestOptions {
   ValidationOptions validation;
   int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4 default
-  DedupSpill dedup_spill;              // the CLI gives 512 MB next to the database; default here: no budget
+  DedupSpill dedup_spill;              // no budget unless given (the CLI gives 512 MB); files next to the db
   size_t block_bytes = 4 << 20;        // input read per work unit
   int store_workers = 2;               // parallel appenders (connections)
   size_t max_record_bytes = 64 << 20;  // a longer record fails its file instead of filling memory

@@ -88,21 +88,18 @@ StreamEngine::StreamEngine(DuckDbStore& store, Dimensions dims, StreamEngineOpti
     : store_(store),
       options_(std::move(options)),
       dims_(std::make_unique<Dimensions>(std::move(dims))),
-      dedup_(std::make_unique<Deduplicator>(options_.dedup_window_us, dedup_spill())),
+      dedup_(std::make_unique<Deduplicator>(options_.dedup_window_us,
+                                            options_.dedup_spill.in_folder_of(store.path()))),
       scratch_(std::make_unique<Scratch>()) {
   validator_ = std::make_unique<Validator>(*dims_, options_.validation);
 }
 
 StreamEngine::~StreamEngine() { stop(); }
 
-DedupSpill StreamEngine::dedup_spill() const {
-  const std::string& dir = options_.dedup_spill_dir;
-  return {options_.dedup_memory_bytes, dir.empty() ? DedupSpill::dir_next_to(store_.path()) : dir};
-}
-
 void StreamEngine::reload_dedup_state() {
   dedup_.reset();  // the old index goes first: both at once would double the memory
-  dedup_ = std::make_unique<Deduplicator>(options_.dedup_window_us, dedup_spill());
+  dedup_ = std::make_unique<Deduplicator>(options_.dedup_window_us,
+                                          options_.dedup_spill.in_folder_of(store_.path()));
   store_.scan_dedup_state([this](uint8_t space, uint64_t hi, uint64_t lo, int64_t ts, uint64_t payload) {
     dedup_->load(space, hi, lo, ts, payload);
   });

@@ -101,10 +101,9 @@ struct Submission {
 struct StreamEngineOptions {
   ValidationOptions validation;                       // now_us and ingested_at_us are set per batch
   int64_t dedup_window_us = 24 * 3600 * 1'000'000LL;  // SPEC 2.4
-  // The dedup index's memory; beyond it keys spill to sorted runs on disk (transforms/dedup_runs.hpp),
-  // in dedup_spill_dir (empty: the database's folder, or TMPDIR for an in-memory one). 0: no limit.
-  size_t dedup_memory_bytes = size_t(512) << 20;
-  std::string dedup_spill_dir;
+  // The dedup index's memory; beyond it keys spill to sorted runs on disk (transforms/dedup_runs.hpp), by
+  // default next to the database.
+  DedupSpill dedup_spill{size_t(512) << 20, ""};
   size_t max_queue_bytes = 64 << 20;                   // submissions waiting; beyond it submit() refuses
   int64_t commit_interval_ms = 1000;                   // a micro-batch commits at least this often...
   size_t commit_events = 100'000;                      // ...or at this many records read
@@ -179,7 +178,6 @@ class StreamEngine {
   void decode(Submission& s, size_t len, RawBatch& raw, SubmitResult& r);
   void finish_batch(Batch& batch, bool committed, const std::string& error);
   void reload_dedup_state();
-  DedupSpill dedup_spill() const;
 
   DuckDbStore& store_;
   std::unique_ptr<DuckDbStore> attribution_store_;

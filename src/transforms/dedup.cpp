@@ -147,10 +147,15 @@ void DedupIndex::rehash_in_place() {
   }
 }
 
-std::string DedupSpill::dir_next_to(const std::string& db_path) {
-  if (db_path.empty() || db_path == ":memory:") return std::filesystem::temp_directory_path().string();
+DedupSpill DedupSpill::in_folder_of(const std::string& db_path) const {
+  DedupSpill s = *this;
+  if (!s.dir.empty()) return s;
   const std::filesystem::path db(db_path);
-  return db.has_parent_path() ? db.parent_path().string() : ".";
+  if (db_path.empty() || db_path == ":memory:")
+    s.dir = std::filesystem::temp_directory_path().string();
+  else
+    s.dir = db.has_parent_path() ? db.parent_path().string() : ".";
+  return s;
 }
 
 Deduplicator::Deduplicator(int64_t window_us, DedupSpill spill)

@@ -324,7 +324,7 @@ TEST_F(Engine, DedupHoldsAcrossRestarts) {
 // still found, in this run and after a restart that loads the state under the same budget.
 TEST_F(Engine, DedupWithinAMemoryBudgetSpillsAndStillFindsEveryDuplicate) {
   close();
-  options.dedup_memory_bytes = 64 << 10;  // ~2,400 keys
+  options.dedup_spill.memory_budget_bytes = 64 << 10;  // ~2,400 keys
   open();
   auto body = [](int from, int to) {
     std::string b;
@@ -353,8 +353,8 @@ TEST_F(Engine, DedupWithinAMemoryBudgetSpillsAndStillFindsEveryDuplicate) {
 // store error — nothing stored, the engine goes on — instead of ending the process.
 TEST_F(Engine, ADedupSpillThatCannotWriteFailsTheBatchNotTheServer) {
   close();
-  options.dedup_memory_bytes = 64 << 10;
-  options.dedup_spill_dir = db.path() + ".no-such-folder";
+  options.dedup_spill.memory_budget_bytes = 64 << 10;
+  options.dedup_spill.dir = db.path() + ".no-such-folder";
   open();
   std::string big;
   for (int i = 0; i < 20'000; i++) big += imp("x" + std::to_string(i), "2026-11-01T10:00:00Z");
