@@ -343,6 +343,9 @@ TEST_F(KafkaConsumerTest, RegistryOutageHoldsBidRequestsUntilItEnds) {
   ASSERT_TRUE(consumer.start(&error)) << error;
   // Impressions go on meanwhile; no bid request is submitted, none rejected.
   EXPECT_TRUE(wait_for([&] { return count_records(engine) >= 60; }, 30s));
+  // The mock cluster may start a partition up to a second late: wait until a bid request has met the
+  // failing registry, then give a wrongly released one time to arrive.
+  EXPECT_TRUE(wait_for([&] { return registry.requests(1) >= 1; }, 30s));
   std::this_thread::sleep_for(500ms);
   for (const Submission& s : engine.committed()) EXPECT_NE(s.stream, Stream::bid_requests);
   EXPECT_GE(registry.requests(1), 1);
