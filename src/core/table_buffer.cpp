@@ -1,5 +1,8 @@
 #include "core/table_buffer.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace advx {
 namespace {
 
@@ -44,7 +47,56 @@ static_assert(named(kBidRequestColumns, col::bid_source + 1, "source_record") &&
 static_assert(named(kCampaignColumns, col::cmp_currency, "currency"));
 static_assert(named(kCreativeColumns, col::cre_height, "height"));
 
+std::string_view sql_type_name(ColumnType t) {
+  switch (t) {
+    case ColumnType::varchar:
+      return "VARCHAR";
+    case ColumnType::blob:
+      return "BLOB";
+    case ColumnType::boolean:
+      return "BOOLEAN";
+    case ColumnType::utinyint:
+      return "UTINYINT";
+    case ColumnType::integer:
+      return "INTEGER";
+    case ColumnType::bigint:
+      return "BIGINT";
+    case ColumnType::ubigint:
+      return "UBIGINT";
+    case ColumnType::double_:
+      return "DOUBLE";
+    case ColumnType::timestamp:
+      return "TIMESTAMP";
+    case ColumnType::date:
+      return "DATE";
+    case ColumnType::money:
+      return "DECIMAL(38,12)";
+  }
+  return "?";
+}
+
 }  // namespace
+
+void TableBuffer::misuse(Setter s, int col, size_t row) const {
+  static constexpr const char* kSetter[] = {"set_str", "set_i64", "set_u64", "set_f64",
+                                            "set_i32", "set_u8",  "set_bool"};
+  const std::string_view table = def_->name;
+  const char* setter = kSetter[size_t(s)];
+  if (col < 0 || size_t(col) >= def_->columns.size()) {
+    std::fprintf(stderr, "TableBuffer::%s: column %d out of range: %.*s has %zu columns\n", setter, col,
+                 int(table.size()), table.data(), def_->columns.size());
+  } else if (row >= rows_) {
+    std::fprintf(stderr, "TableBuffer::%s: row %zu of %.*s out of range (%zu rows)\n", setter, row,
+                 int(table.size()), table.data(), rows_);
+  } else {
+    const ColumnDef& c = def_->columns[size_t(col)];
+    const std::string_view type = sql_type_name(c.type);
+    std::fprintf(stderr, "TableBuffer::%s: wrong type for %.*s.%.*s (column %d), which is %.*s\n", setter,
+                 int(table.size()), table.data(), int(c.name.size()), c.name.data(), col, int(type.size()),
+                 type.data());
+  }
+  std::abort();
+}
 
 TableBuffer::TableBuffer(const TableDef& def)
     : def_(&def),

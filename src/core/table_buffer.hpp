@@ -45,14 +45,17 @@ class TableBuffer {
   size_t add_row();
   void clear();
 
-  // Setters by column index; the value's type must match the column's (checked in debug builds).
-  void set_str(int col, size_t row, std::string_view v) { set(col, row, v); }
-  void set_i64(int col, size_t row, int64_t v) { set(col, row, v); }
-  void set_u64(int col, size_t row, uint64_t v) { set(col, row, v); }
-  void set_f64(int col, size_t row, double v) { set(col, row, v); }
-  void set_i32(int col, size_t row, int32_t v) { set(col, row, v); }
-  void set_u8(int col, size_t row, uint8_t v) { set(col, row, v); }
-  void set_bool(int col, size_t row, bool v) { set_u8(col, row, v ? 1 : 0); }
+  // Setters by column index. Each accepts only its column types (set_str: VARCHAR and BLOB, set_i64: BIGINT
+  // and TIMESTAMP, set_u64: UBIGINT, set_f64: DOUBLE, set_i32: INTEGER and DATE, set_u8: UTINYINT,
+  // set_bool: BOOLEAN); in a build without NDEBUG (Debug, so every sanitizer run) a wrong type, column or
+  // row aborts with the table, column and types named. Release builds compile the check out.
+  void set_str(int col, size_t row, std::string_view v) { set<Setter::str>(col, row, v); }
+  void set_i64(int col, size_t row, int64_t v) { set<Setter::i64>(col, row, v); }
+  void set_u64(int col, size_t row, uint64_t v) { set<Setter::u64>(col, row, v); }
+  void set_f64(int col, size_t row, double v) { set<Setter::f64>(col, row, v); }
+  void set_i32(int col, size_t row, int32_t v) { set<Setter::i32>(col, row, v); }
+  void set_u8(int col, size_t row, uint8_t v) { set<Setter::u8>(col, row, v); }
+  void set_bool(int col, size_t row, bool v) { set_flag(col, row, v ? 1 : 0); }
   // A string that must outlive the input buffer it points into (e.g. a rewritten value): copied.
   void set_owned_str(int col, size_t row, std::string_view v) { set_str(col, row, arena_.copy(v)); }
 
@@ -69,9 +72,39 @@ class TableBuffer {
   TableSlice slice(const uint32_t* sel = nullptr, size_t sel_count = 0);
 
  private:
+  enum class Setter : uint8_t { str, i64, u64, f64, i32, u8, boolean };
+  static constexpr bool accepts(Setter s, ColumnType t) {
+    switch (s) {
+      case Setter::str:
+        return t == ColumnType::varchar || t == ColumnType::blob;
+      case Setter::i64:
+        return t == ColumnType::bigint || t == ColumnType::timestamp;
+      case Setter::u64:
+        return t == ColumnType::ubigint;
+      case Setter::f64:
+        return t == ColumnType::double_;
+      case Setter::i32:
+        return t == ColumnType::integer || t == ColumnType::date;
+      case Setter::u8:
+        return t == ColumnType::utinyint;
+      case Setter::boolean:
+        return t == ColumnType::boolean;
+    }
+    return false;
+  }
+  // Prints what was written where (table, column, its type, the setter) and aborts.
+  [[noreturn, gnu::cold, gnu::noinline]] void misuse(Setter s, int col, size_t row) const;
+
+  // set_bool's store, a call deeper like set_u8's, so the inliner treats both alike.
+  void set_flag(int col, size_t row, uint8_t v) { set<Setter::boolean>(col, row, v); }
   // The size is a compile-time constant, so the copy is a plain store, not a memmove call per cell.
-  template <class T>
+  template <Setter S, class T>
   [[gnu::always_inline]] void set(int col, size_t row, const T& v) {
+#ifndef NDEBUG
+    if (col < 0 || size_t(col) >= columns_.size() || row >= rows_ ||
+        !accepts(S, def_->columns[size_t(col)].type)) [[unlikely]]
+      misuse(S, col, row);
+#endif
     std::memcpy(columns_[size_t(col)].data() + row * sizeof(T), &v, sizeof(T));
     valid_[size_t(col)][row] = 1;
   }
