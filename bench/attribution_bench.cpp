@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
                 s.peak_kb / 1024.0, s.outcome);
   };
   const Side advx_side = run_side(db, memory_limit, "advx", mark_all_new, [&](DuckDbStore& store) {
-    const advx::AttributionResult r = advx::attribute(store, run_us, advx::AttributionWindows{});
+    advx::owe_attribution(store, run_us);
+    const advx::AttributionResult r = advx::attribute_pending(store, advx::AttributionWindows{});
     if (r.pairs == 0) throw std::runtime_error("no pairs attributed");
   });
   const Side peer = run_side(db, memory_limit, "asof", mark_all_new, [&](DuckDbStore& store) {

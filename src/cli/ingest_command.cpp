@@ -170,15 +170,16 @@ int run_ingest(const IngestArgs& a) {
     s.dedup_spilled_keys = pipeline.deduplicator().spilled_entries();
   }  // the dedup index is freed here: attribution below needs the memory for DuckDB's joins
 
-  // SPEC 2.6: attribute again every user and campaign that this run's rows touch. Set-based joins over the
-  // touched pairs' events, so DuckDB gets the larger budget now that the ingest is done.
+  // SPEC 2.6: attribute again every user and campaign that this run's rows touch, and those of any earlier
+  // run killed before its attribution committed (the debts in advx_attribution_pending). Set-based joins
+  // over the touched pairs' events, so DuckDB gets the larger budget now that the ingest is done.
   store.execute("SET memory_limit = '" + a.correlate_memory_limit + "'");
   AttributionWindows windows;
   windows.click_us = int64_t(a.click_window_s * 1e6);
   windows.click_through_us = int64_t(a.click_through_window_s * 1e6);
   windows.view_through_us = int64_t(a.view_through_window_s * 1e6);
   const auto attribution_start = std::chrono::steady_clock::now();
-  const AttributionResult attribution = attribute(store, options.validation.ingested_at_us, windows);
+  const AttributionResult attribution = attribute_pending(store, windows);
   s.attribution_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - attribution_start).count();
   s.attributed_pairs = attribution.pairs;

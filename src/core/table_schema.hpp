@@ -192,6 +192,13 @@ inline constexpr ColumnDef kAttributionProgressColumns[] = {
     {"attributed_through", CT::timestamp, "the ingested_at of the newest rows attributed"},
 };
 
+// Attribution still owed (correlate/attribution.hpp): a row per committed transaction of event rows, written
+// in that transaction and deleted by the attribution pass that covers it. Rows left after a crash are paid by
+// the next ingest or the next start of serve.
+inline constexpr ColumnDef kAttributionPendingColumns[] = {
+    {"ingested_at", CT::timestamp, "the ingested_at of rows not attributed yet"},
+};
+
 inline constexpr TableDef kImpressions{"impressions", kImpressionColumns};
 inline constexpr TableDef kClicks{"clicks", kClickColumns};
 inline constexpr TableDef kConversions{"conversions", kConversionColumns};
@@ -203,11 +210,12 @@ inline constexpr TableDef kCreatives{"creatives", kCreativeColumns};
 inline constexpr TableDef kHourlyCampaign{"campaign_hourly", kHourlyCampaignColumns};
 inline constexpr TableDef kKafkaOffsets{"advx_kafka_offsets", kKafkaOffsetColumns};
 inline constexpr TableDef kAttributionProgress{"advx_attribution_progress", kAttributionProgressColumns};
+inline constexpr TableDef kAttributionPending{"advx_attribution_pending", kAttributionPendingColumns};
 
 inline constexpr const TableDef* kAll[] = {
-    &kImpressions,    &kClicks,       &kConversions,        &kBidRequests,
-    &kRejects,        &kDedupState,   &kCampaigns,          &kCreatives,
-    &kHourlyCampaign, &kKafkaOffsets, &kAttributionProgress};
+    &kImpressions,    &kClicks,       &kConversions,         &kBidRequests,
+    &kRejects,        &kDedupState,   &kCampaigns,           &kCreatives,
+    &kHourlyCampaign, &kKafkaOffsets, &kAttributionProgress, &kAttributionPending};
 }  // namespace tables
 
 // Column-major data for appending rows to a table: one entry per column of `def`, in order.

@@ -24,14 +24,18 @@ struct AttributionResult {
   uint64_t conversions = 0;  // conversions whose attribution was recomputed
 };
 
-// Recomputes attribution for the pairs touched by rows stored with `ingested_at_us`, and marks the bid
-// requests named by impressions as won, in one transaction. Bounds are inclusive; ties on time go to the
-// smallest key. Throws StoreError.
-AttributionResult attribute(DuckDbStore& store, int64_t ingested_at_us, const AttributionWindows& windows);
+// Crash consistency (SPEC 6): what attribution and the rollup still owe is recorded in the same transaction
+// as the rows that cause it, and cleared only in the transaction that does the work. So a kill at any
+// moment leaves either the rows and their debt, or neither, and the next pass pays every debt left.
 
-// The same for every row with ingested_at in [ingested_from_us, ingested_to_us] (advx serve attributes the
-// micro-batches committed since its last pass). Records ingested_to_us in advx_attribution_progress.
-AttributionResult attribute(DuckDbStore& store, int64_t ingested_from_us, int64_t ingested_to_us,
-                            const AttributionWindows& windows);
+// Records that the rows stored with `ingested_at_us` still need attribution (table
+// advx_attribution_pending). Call it inside the transaction that stores them. Throws StoreError.
+void owe_attribution(DuckDbStore& store, int64_t ingested_at_us);
+
+// Attributes the pairs touched by every row owed attribution (committed before the call, from this run or
+// from any earlier one that was killed), marks the bid requests named by impressions as won, rebuilds the
+// touched hours of the rollup, and clears those debts, in one transaction. Bounds are inclusive; ties on
+// time go to the smallest key. Does nothing when nothing is owed. Throws StoreError.
+AttributionResult attribute_pending(DuckDbStore& store, const AttributionWindows& windows);
 
 }  // namespace advx

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "core/crash_point.hpp"
+#include "correlate/attribution.hpp"
 #include "sources/file_source.hpp"
 
 namespace advx {
@@ -250,6 +252,13 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
     for (size_t i = 0; i < workers; i++) full_units.push(nullptr);
   });
 
+  // Every transaction of rows records that they owe attribution (correlate/attribution.hpp), so a kill
+  // before the run's attribution pass leaves the debt for the next run to pay.
+  auto commit = [this](DuckDbStore& store) {
+    owe_attribution(store, options_.validation.ingested_at_us);
+    store.commit();
+    crash_point("ingest.commit");
+  };
   auto work = [&](DuckDbStore& store) {
     bool failed = false;
     try {
@@ -267,7 +276,7 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
           store_unit(store, *u);
           for (const auto& k : u->keep) since_commit += k.size();
           if (since_commit >= options_.commit_rows) {
-            store.commit();
+            commit(store);
             store.begin();
             since_commit = 0;
           }
@@ -301,7 +310,7 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
   for (size_t i = 1; i < workers; i++) {
     committers.emplace_back([&, i] {
       try {
-        stores[i]->commit();
+        commit(*stores[i]);
       } catch (const StoreError& e) {
         std::lock_guard lock(error_mutex);
         commit_error = e.what();
@@ -309,7 +318,7 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
     });
   }
   try {
-    stores[0]->commit();
+    commit(*stores[0]);
   } catch (const StoreError& e) {
     std::lock_guard lock(error_mutex);
     commit_error = e.what();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/crash_point.hpp"
 #include "core/time_util.hpp"
 #include "formats/avro/avro_decoder.hpp"
 #include "formats/format_detect.hpp"
@@ -112,10 +113,7 @@ void StreamEngine::start() {
   attribution_store_ = store_.another_connection();
   query_store_ = store_.another_connection();
   reload_dedup_state();
-  // Rows committed but not attributed before a restart are attributed by the first pass.
-  QueryResult r = store_.query("SELECT epoch_us(max(attributed_through)) FROM advx_attribution_progress");
-  attributed_through_us_ = r.rows.empty() || r.is_null[0][0] ? 0 : std::stoll(r.rows[0][0]);
-  r = store_.query(
+  QueryResult r = store_.query(
       "SELECT epoch_us(greatest((SELECT max(ingested_at) FROM impressions), (SELECT max(ingested_at) FROM "
       "clicks), (SELECT max(ingested_at) FROM conversions), (SELECT max(ingested_at) FROM bid_requests)))");
   last_ingested_at_us_ = r.rows.empty() || r.is_null[0][0] ? 0 : std::stoll(r.rows[0][0]);
@@ -440,8 +438,10 @@ void StreamEngine::run() {
               duckdb_util::quote_literal(key.first) + ", " + std::to_string(key.second) + ", " +
               std::to_string(next) + ", make_timestamp(" + std::to_string(batch.ingested_at_us) + "))");
         }
+        owe_attribution(store_, batch.ingested_at_us);
         const auto commit_start = std::chrono::steady_clock::now();
         store_.commit();
+        crash_point("serve.commit");
         batch.commit_seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_start).count();
       } catch (const StoreError& e) {
@@ -519,6 +519,9 @@ void StreamEngine::attribution_loop() {
   } catch (const StoreError& e) {
     std::fprintf(stderr, "advx serve: %s\n", e.what());
   }
+  // Rows committed but not attributed before a restart (or by a killed advx ingest) still owe attribution
+  // in the store: the first pass pays those debts.
+  int64_t attributed_through = -1;
   for (;;) {
     int64_t through = 0;
     bool stop = false;
@@ -529,10 +532,10 @@ void StreamEngine::attribution_loop() {
       stop = attribution_stop_;
       through = committed_through_us_;
     }
-    if (through > attributed_through_us_) {
+    if (through != attributed_through) {
       try {
-        attribute(*attribution_store_, attributed_through_us_ + 1, through, options_.windows);
-        attributed_through_us_ = through;
+        attribute_pending(*attribution_store_, options_.windows);
+        attributed_through = through;
         std::lock_guard lock(mutex_);
         stats_.attribution_runs++;
       } catch (const StoreError& e) {

@@ -210,8 +210,7 @@ class StreamEngine {
   std::mutex attribution_mutex_;
   std::condition_variable attribution_wake_;
   bool attribution_stop_ = false;
-  int64_t committed_through_us_ = 0;   // ingested_at of the newest committed batch (attribution_mutex_)
-  int64_t attributed_through_us_ = 0;  // attribution thread
+  int64_t committed_through_us_ = 0;  // ingested_at of the newest committed batch (attribution_mutex_)
 
   std::thread engine_thread_;
   std::thread attribution_thread_;

@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/hash.hpp"
 #include "core/time_util.hpp"
 #include "server/http_json.hpp"
 #include "sinks/report_queries.hpp"
@@ -311,18 +312,32 @@ bool decodable_encoding(std::string_view e) {
   return e.empty() || e == "identity" || e == "gzip" || e == "deflate" || e == "br";
 }
 
-// A unique `source` per request: rejects are deduplicated by source and record number, so two requests
-// must never share one (also across restarts: the time comes first).
-std::string new_source(std::string_view path) {
-  static std::atomic<uint64_t> counter{0};
-  const int64_t micros = wall_clock_us();
+// The source of a request's rows and rejects: its path and its identity, so that a client retrying the same
+// request (its answer lost) finds the rejects again as duplicates, as a replay of a file or a Kafka offset
+// does (docs/SERVE.md, "the same request"). The identity is the Idempotency-Key header when the client sends
+// one (1-200 printable ASCII bytes: `key` is empty otherwise), else a 128-bit hash of the body.
+std::string request_source(std::string_view path, std::string_view body, std::string_view key) {
   std::string s = "http:";
   s += path;
-  s += '#';
-  s += std::to_string(micros);
-  s += '-';
-  s += std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  if (!key.empty()) {
+    s += "#key:";
+    s += key;
+    return s;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  const Hash128 h = hash128(body);
+  s += "#body:";
+  for (const uint64_t half : {h.hi, h.lo})
+    for (int shift = 60; shift >= 0; shift -= 4) s += kHex[(half >> shift) & 0xF];
   return s;
+}
+
+// The Idempotency-Key header of a request: "" when absent; false when present but not 1-200 printable ASCII.
+bool idempotency_key(const Request& req, std::string* key) {
+  if (!req.has_header("Idempotency-Key")) return true;
+  *key = req.get_header_value("Idempotency-Key");
+  return !key->empty() && key->size() <= 200 &&
+         std::all_of(key->begin(), key->end(), [](char c) { return c > 0x20 && c < 0x7F; });
 }
 
 void answer(Response& res, int status, std::string body, const char* content_type = kJson) {
@@ -745,9 +760,14 @@ void HttpServer::Impl::ingest(const Request& req, Response& res, const httplib::
     answer_error(res, 400, "empty body");
     return;
   }
+  std::string key;
+  if (!idempotency_key(req, &key)) {
+    answer_error(res, 400, "Idempotency-Key must be 1 to 200 printable ASCII characters");
+    return;
+  }
   Submission s;
   s.stream = stream;
-  s.source = new_source(req.path);
+  s.source = request_source(req.path, body, key);
   switch (stream) {
     case Stream::impressions:
       s.format = BodyFormat::json;
@@ -836,7 +856,7 @@ void HttpServer::Impl::pixel(const Request& req, Response& res) {
   s.stream = Stream::impressions;
   s.format = BodyFormat::json;
   s.body = http::pixel_json(params);
-  s.source = new_source(req.path);
+  s.source = request_source(req.path, s.body, {});
   const auto result = submit_and_wait(std::move(s), res);
   if (!result) return;
   if (result->status == SubmitResult::Status::store_error ||

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/utf8.hpp"
 #include "sinks/duckdb_text.hpp"
 #include "sinks/duckdb_util.hpp"
 
@@ -75,41 +76,6 @@ const char* sql_type_of(ColumnType t) {
       return "DECIMAL(38,12)";
   }
   return "?";
-}
-
-// Appending invalid UTF-8 to a VARCHAR fails only at flush, losing the whole buffered batch with a vague
-// message; checking first names the table, column and row. Pure-ASCII strings (nearly all) take the fast
-// path.
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const unsigned char* end = p + s.size();
-  while (p + 8 <= end) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    if (word & 0x8080808080808080ULL) break;
-    p += 8;
-  }
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || end - p < len) return false;
-    uint32_t cp = c & (0x7F >> len);
-    for (int i = 1; i < len; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    p += len;
-  }
-  return true;
 }
 
 // RAII for the C API's handles, so every throw path releases them (Result: sinks/duckdb_util.hpp).
@@ -507,6 +473,9 @@ struct DuckDbStore::Impl {
                 duckdb_vector_assign_string_element_len(vec, i, "", 0);
                 continue;
               }
+              // Appending invalid UTF-8 to a VARCHAR fails only at flush, losing the whole buffered batch
+              // with a vague message; checking first names the table, column and row. The validator never
+              // lets invalid UTF-8 reach a VARCHAR, so this guards an invariant, it is not a rule for input.
               if (type == ColumnType::varchar && !valid_utf8(s[r])) {
                 throw StoreError("invalid UTF-8 in " + std::string(def.name) + "." +
                                  std::string(def.columns[c].name) + " (row " + std::to_string(r) + ")");

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/time_util.hpp"
+#include "core/utf8.hpp"
 #include "transforms/standardize.hpp"
 
 namespace advx {
@@ -24,7 +25,7 @@ struct Problem {
 std::string quoted(std::string_view s) {
   constexpr size_t kMax = 60;
   std::string out = "\"";
-  out.append(s.substr(0, kMax));
+  out.append(utf8_prefix(s, kMax));  // never cut inside a character: the detail must stay valid UTF-8
   if (s.size() > kMax) out += "…";
   out += '"';
   return out;
@@ -65,8 +66,28 @@ Got read_id(const Cell& c, Arena& arena, std::string_view* out, std::string_view
     case IdCheck::ok:
       break;
   }
+  if (!valid_utf8(s)) {
+    *p = {Reason::bad_value, std::string(name) + " is not valid UTF-8"};
+    return Got::bad;
+  }
   *out = s;
   return Got::ok;
+}
+
+// Text stored as it came: valid UTF-8 without control characters (SPEC 6: no byte sequence fails a batch,
+// the record is a reject instead).
+bool bad_text_bytes(std::string_view s, std::string_view name, Problem* p) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      *p = {Reason::bad_value, std::string(name) + " contains a control character"};
+      return true;
+    }
+  }
+  if (!valid_utf8(s)) {
+    *p = {Reason::bad_value, std::string(name) + " is not valid UTF-8"};
+    return true;
+  }
+  return false;
 }
 
 // A free-text context field (user agent, ip, country, …): strings only, blank is absent.
@@ -77,7 +98,20 @@ Got read_text(const Cell& c, std::string_view* out, std::string_view name, Probl
     return Got::bad;
   }
   *out = trim_blanks(c.text);
-  return out->empty() ? Got::absent : Got::ok;
+  if (out->empty()) return Got::absent;
+  return bad_text_bytes(*out, name, p) ? Got::bad : Got::ok;
+}
+
+// A context field of a typed format (Avro, OpenRTB JSON): a value of an unexpected type is left out rather
+// than failing the request, since the writer schema, not the sender, chose the type; bad bytes in a string
+// reject it like any other stream.
+Got read_typed_context(const Cell& c, std::string_view* out, std::string_view name, Problem* p) {
+  const Got g = read_text(c, out, name, p);
+  if (g == Got::bad && c.type != CellType::string) {
+    *out = {};
+    return Got::absent;
+  }
+  return g;
 }
 
 // SPEC 1.4. Typed timestamps come from Avro; numbers by magnitude; strings ISO-8601 or a number.
@@ -223,7 +257,7 @@ void Validator::reject(Ctx& ctx, uint64_t record_no, std::string_view raw, Reaso
   b.set_str(col::rej_stream, r, stream_name(ctx.in.stream));
   b.set_str(col::rej_category, r, reason_category(reason));
   b.set_str(col::rej_reason, r, reason_name(reason));
-  b.set_owned_str(col::rej_detail, r, detail);
+  b.set_owned_str(col::rej_detail, r, valid_utf8(detail) ? detail : repair_utf8(detail));
   b.set_str(col::rej_source, r, ctx.source);
   b.set_u64(col::rej_source_record, r, record_no);
   if (raw_in_input) {
@@ -422,8 +456,9 @@ void Validator::event(Ctx& ctx, size_t row) {
   if (g_ts == Got::absent) return fail({Reason::missing_field, "missing event_timestamp"});
   if (g_user == Got::absent) return fail({Reason::missing_field, "missing user_id"});
   if (g_campaign == Got::absent) return fail({Reason::missing_field, "missing ad_campaign_id"});
-  read_text(in.cell(row, EF::event_type), &event_type_raw, "event_type", &p);
-  read_text(in.cell(row, EF::conversion_type), &conv_type_raw, "conversion_type", &p);
+  if (read_text(in.cell(row, EF::event_type), &event_type_raw, "event_type", &p) == Got::bad ||
+      read_text(in.cell(row, EF::conversion_type), &conv_type_raw, "conversion_type", &p) == Got::bad)
+    return fail(std::move(p));
   const std::string_view event_type = to_lower(event_type_raw, arena);
   const std::string_view conv_type = to_lower(conv_type_raw, arena);
   // SPEC 1.2: a click is named so, or has neither an event type nor a conversion type (other than click).
@@ -529,19 +564,20 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   if (ts > options_.now_us + options_.max_future_skew_us)
     return fail({Reason::future_timestamp, "timestamp " + format_timestamp(ts) + " is in the future"});
   if (read_id(in.cell(row, BF::user_id), arena, &user, "user.id", &p) == Got::bad) return fail(std::move(p));
-  // Context fields of a typed format: a value of an unexpected type is left out rather than failing the
-  // request, since the writer schema, not the sender, chose the type.
-  read_text(in.cell(row, BF::site_domain), &site_raw, "site.domain", &p);
-  read_text(in.cell(row, BF::app_bundle), &bundle, "app.bundle", &p);
-  read_text(in.cell(row, BF::country), &country_raw, "device.geo.country", &p);
-  read_text(in.cell(row, BF::user_agent), &ua, "device.ua", &p);
-  read_text(in.cell(row, BF::ip), &ip, "device.ip", &p);
-  read_text(in.cell(row, BF::exchange), &exchange, "exchange", &p);
+  if (read_typed_context(in.cell(row, BF::site_domain), &site_raw, "site.domain", &p) == Got::bad ||
+      read_typed_context(in.cell(row, BF::app_bundle), &bundle, "app.bundle", &p) == Got::bad ||
+      read_typed_context(in.cell(row, BF::country), &country_raw, "device.geo.country", &p) == Got::bad ||
+      read_typed_context(in.cell(row, BF::user_agent), &ua, "device.ua", &p) == Got::bad ||
+      read_typed_context(in.cell(row, BF::ip), &ip, "device.ip", &p) == Got::bad ||
+      read_typed_context(in.cell(row, BF::exchange), &exchange, "exchange", &p) == Got::bad)
+    return fail(std::move(p));
   std::string_view device;
   const Cell& device_cell = in.cell(row, BF::device_type);
   if (device_cell.type == CellType::integer) {
     device = device_type_from_openrtb(device_cell.i64);
-  } else if (read_text(device_cell, &device_raw, "device_type", &p) == Got::ok) {
+  } else if (const Got g = read_typed_context(device_cell, &device_raw, "device_type", &p); g == Got::bad) {
+    return fail(std::move(p));
+  } else if (g == Got::ok) {
     device = normalize_device_type(device_raw);
   }
   const std::string_view site = site_raw.empty() ? std::string_view() : normalize_site(site_raw, arena);
@@ -549,6 +585,8 @@ void Validator::bid_request(Ctx& ctx, size_t row) {
   const Cell& imp_cell = in.cell(row, BF::imp_count);
   const Cell& floor_cell = in.cell(row, BF::bid_floor);
   const Cell& targeting_cell = in.cell(row, BF::targeting);
+  if (targeting_cell.present() && !valid_utf8(targeting_cell.text))
+    return fail({Reason::bad_value, "targeting is not valid UTF-8"});
   double floor = 0;
   const bool has_floor = (floor_cell.type == CellType::number && std::isfinite(floor_cell.f64)) ||
                          floor_cell.type == CellType::integer;

@@ -16,6 +16,7 @@ namespace advx::test {
 
 struct CommandResult {
   int exit_code = -1;
+  int signal = 0;  // run_advx_env: the signal that ended the process, if one did
   std::string out;
   std::string err;
 };
@@ -66,7 +67,31 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-// `args` are quoted one by one; the binary is the one built with the tests.
+// `args` are quoted one by one; the binary is the one built with the tests. `env` entries (NAME=value) are
+// set for this command only, e.g. ADVX_CRASH_AT (core/crash_point.hpp). A process killed by a signal gives
+// exit_code -1 and `signal` its number.
+inline CommandResult run_advx_env(const std::vector<std::string>& env, const std::vector<std::string>& args,
+                                  const std::string& scratch) {
+  std::string cmd = "env";
+  for (const auto& e : env) cmd += " " + shell_quote(e);
+  cmd += " " + shell_quote(ADVX_BINARY);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  const std::string err_path = scratch + "/.stderr";
+  // exec: the shell becomes advx, so a signal that ends advx is the command's status, not the shell's.
+  cmd = "exec " + cmd + " 2>" + shell_quote(err_path) + " </dev/null";
+  CommandResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  r.err = slurp(err_path);
+  return r;
+}
+
 inline CommandResult run_advx(const std::vector<std::string>& args, const std::string& scratch) {
   std::string cmd = shell_quote(ADVX_BINARY);
   for (const auto& a : args) cmd += " " + shell_quote(a);

@@ -6,6 +6,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -276,16 +277,25 @@ class JsonDecoder final : public Decoder {
     size_t pos = 0;
     if (mode_ == Mode::unknown) {
       // The first byte that is not whitespace decides the mode, so wait for one.
-      if (data.size() < kBom.size() && !at_end && kBom.starts_with(data)) return 0;
-      if (data.starts_with(kBom)) pos = kBom.size();
+      if (!bom_checked_) {
+        if (data.size() < kBom.size() && !at_end && kBom.starts_with(data)) return 0;
+        if (data.starts_with(kBom)) pos = kBom.size();
+        bom_checked_ = true;
+      }
       size_t first = pos;
       while (first < data.size() && is_ws(data[first])) ++first;
-      if (first == data.size()) return at_end ? data.size() : 0;
+      if (first == data.size()) {
+        // Only blanks so far: consumed, so that a file of blank lines is no records rather than one
+        // record longer than any bound. Their lines are counted in case the input is NDJSON.
+        leading_lines_ += uint64_t(std::count(data.begin() + long(pos), data.end(), '\n'));
+        return data.size();
+      }
       if (data[first] == '[') {
         mode_ = Mode::array;
         pos = first;
       } else {
         mode_ = Mode::ndjson;  // leading blank lines still count as lines
+        record_no_ += leading_lines_;
       }
     }
     return mode_ == Mode::ndjson ? decode_ndjson(data, pos, at_end, out)
@@ -561,7 +571,9 @@ class JsonDecoder final : public Decoder {
 
   od::parser parser_;
   Mode mode_ = Mode::unknown;
-  uint64_t record_no_ = 0;  // NDJSON: lines seen (blank ones too); array: elements seen
+  uint64_t record_no_ = 0;      // NDJSON: lines seen (blank ones too); array: elements seen
+  uint64_t leading_lines_ = 0;  // blank lines before the first record, while the mode is unknown
+  bool bom_checked_ = false;    // a BOM counts only at the very start of the input
   size_t ndjson_scanned_ = 0;
   // Array scanner state, kept across calls while an element is incomplete.
   Phase phase_ = Phase::open;

@@ -585,6 +585,28 @@ TEST(JsonDecoder, SmallChunksGiveTheSameResult) {
   }
 }
 
+// Blank lines before the first record are consumed as they come, not carried: a file of only blank lines is
+// no records (not one record longer than the reader's bound), and the line numbers after them still count
+// them, however the input is split.
+TEST(JsonDecoder, LeadingBlankLinesAreConsumedAndCounted) {
+  auto decoder = make_json_decoder();
+  RawBatch batch(Stream::impressions);
+  const std::string blanks(1000, '\n');
+  Buffer first(blanks);
+  EXPECT_EQ(decoder->decode(first.view(), false, batch), blanks.size());
+  Buffer more(" \r\n\t");
+  EXPECT_EQ(decoder->decode(more.view(), false, batch), 4u);
+  Buffer rest(kSeed + "\n");
+  EXPECT_EQ(decoder->decode(rest.view(), true, batch), kSeed.size() + 1);
+  ASSERT_EQ(batch.rows(), 1u);
+  EXPECT_EQ(batch.record_no[0], 1002u);  // 1000 blank lines, one of blanks and CR, then the record
+  const std::string input = blanks + " \r\n\t" + kSeed + "\n";
+  EXPECT_EQ(decode_chunked(input, 7), decode_all(input));
+  EXPECT_EQ(decode_chunked(input, 7).rows.at(0).record_no, 1002u);
+  // Array mode numbers elements, not lines.
+  EXPECT_EQ(decode_chunked(blanks + "[" + kSeed + "]", 64), (Result{{{1, kSeed, kSeedCells}}, {}, {}}));
+}
+
 TEST(JsonDecoder, SplitInsideTheByteOrderMark) {
   for (const std::string& input : {"\xEF\xBB\xBF" + kSeed, "\xEF\xBB\xBF[" + kSeed + "]"}) {
     Result expected{{{1, kSeed, kSeedCells}}, {}, {}};

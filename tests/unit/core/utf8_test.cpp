@@ -1,0 +1,40 @@
+#include "core/utf8.hpp"
+
+#include <gtest/gtest.h>
+
+namespace advx {
+namespace {
+
+TEST(Utf8, ValidAndInvalidSequences) {
+  EXPECT_TRUE(valid_utf8(""));
+  EXPECT_TRUE(valid_utf8("plain ascii, longer than eight bytes"));
+  EXPECT_TRUE(valid_utf8("é ü 中文 😀"));
+  EXPECT_FALSE(valid_utf8("\xff"));
+  EXPECT_FALSE(valid_utf8("abcdefgh\xfe"));      // after the 8-byte fast path
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xe0\x80\xaf"));      // overlong, 3 bytes
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // a UTF-16 surrogate
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xe4\xb8"));          // truncated
+  EXPECT_FALSE(valid_utf8("\x80"));              // a lone continuation byte
+}
+
+TEST(Utf8, RepairReplacesEachBadByte) {
+  EXPECT_EQ(repair_utf8("ok"), "ok");
+  EXPECT_EQ(repair_utf8("a\xff\xfe"
+                        "b"),
+            "a\xEF\xBF\xBD\xEF\xBF\xBD"
+            "b");
+  EXPECT_TRUE(valid_utf8(repair_utf8("\xc0\xaf\xed\xa0\x80 é")));
+}
+
+TEST(Utf8, PrefixNeverSplitsACharacter) {
+  EXPECT_EQ(utf8_prefix("abc", 10), "abc");
+  EXPECT_EQ(utf8_prefix("abé", 3), "ab");  // é is 2 bytes: the cut would split it
+  EXPECT_EQ(utf8_prefix("abé", 4), "abé");
+  EXPECT_EQ(utf8_prefix("中文", 4), "中");
+  EXPECT_EQ(utf8_prefix("😀", 3), "");
+}
+
+}  // namespace
+}  // namespace advx
