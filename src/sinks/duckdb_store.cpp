@@ -599,6 +599,8 @@ std::unique_ptr<DuckDbStore> DuckDbStore::another_connection() {
 
 DuckDbStore::~DuckDbStore() = default;
 
+void DuckDbStore::interrupt() { duckdb_interrupt(impl_->con); }
+
 void DuckDbStore::ensure_schema() {
   std::string ddl;
   for (const TableDef* def : tables::kAll) {

@@ -71,6 +71,12 @@ class DuckDbStore {
   // Replaces a dimension table's content (inside the current transaction if one is open).
   void replace_table(const TableSlice& slice);
 
+  // Interrupts the statement this connection is running (DuckDB's duckdb_interrupt): it fails with an
+  // "Interrupted" StoreError. Callable from any thread while another uses the store; an interrupt that
+  // arrives before a statement starts is lost (DuckDB clears it as each statement begins), so a caller
+  // bounding a query repeats it until the query has returned (server/query_pool.hpp does).
+  void interrupt();
+
   const std::string& path() const { return path_; }
 
   // Another connection to the same database, with transactions of its own: for a second writer thread.
