@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/json_text.hpp"
 #include "gen/bid_request_encoder.hpp"
 #include "gen/bid_request_schema.hpp"
 #include "gen/rng.hpp"
@@ -1655,20 +1656,8 @@ void Generator::write_csv() {
   }
 }
 
-void put_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (uint8_t(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", unsigned(uint8_t(c)));
-      out.append(b);
-      continue;
-    }
-    out.push_back(c);
-  }
-  out.push_back('"');
-}
+// _manifest.json's strings (a --schema path may hold any bytes): core's writer keeps the file valid JSON.
+void put_json_string(std::string& out, std::string_view s) { append_json_string(s, out); }
 
 void put_json_double(std::string& out, double v) {
   char buf[32];

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/json_text.hpp"
 #include "transforms/validate.hpp"
 
 namespace advx {
@@ -13,20 +14,11 @@ std::string with_commas(uint64_t v) {
   return s;
 }
 
-std::string json_escape(const std::string& s) {
+// A JSON string, quotes included: core's writer, so any bytes (a CSV header holding 0xFF, a file name that is
+// not UTF-8) still give valid JSON.
+std::string json_string(std::string_view s) {
   std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
+  append_json_string(s, out);
   return out;
 }
 
@@ -159,19 +151,19 @@ std::string format_summary_json(const IngestSummary& s) {
     out += ",\"unknown_fields\":{";
     first = true;
     for (const auto& [k, v] : st.unknown_fields) {
-      out += std::string(first ? "" : ",") + "\"" + json_escape(k) + "\":" + std::to_string(v);
+      out += std::string(first ? "" : ",") + json_string(k) + ":" + std::to_string(v);
       first = false;
     }
     out += "},\"adds_up\":" + std::string(st.adds_up() ? "true" : "false") + "}";
   }
   out += "},\"files_ok\":" + std::to_string(s.files_ok) + ",\"failures\":[";
   for (size_t i = 0; i < s.failures.size(); i++) {
-    out += std::string(i ? "," : "") + "{\"path\":\"" + json_escape(s.failures[i].path) +
-           "\",\"message\":\"" + json_escape(s.failures[i].message) + "\"}";
+    out += std::string(i ? "," : "") + "{\"path\":" + json_string(s.failures[i].path) +
+           ",\"message\":" + json_string(s.failures[i].message) + "}";
   }
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", s.seconds);
-  out += "],\"seconds\":" + std::string(secs) + ",\"db\":\"" + json_escape(s.db_path) + "\"";
+  out += "],\"seconds\":" + std::string(secs) + ",\"db\":" + json_string(s.db_path);
   out += ",\"attribution\":{\"pairs\":" + std::to_string(s.attributed_pairs) +
          ",\"clicks\":" + std::to_string(s.attributed_clicks) +
          ",\"conversions\":" + std::to_string(s.attributed_conversions);

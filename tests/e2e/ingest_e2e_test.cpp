@@ -344,6 +344,28 @@ TEST(IngestLimits, AnEndlessRecordFailsItsFileWithBoundedMemory) {
   EXPECT_EQ(at(s, "/files_ok"), 0u);
 }
 
+TEST(IngestJson, SummaryIsValidJsonWhateverTheHeaderBytes) {
+  // A CSV header naming an unknown column (a quoted field) with bytes that are not UTF-8 (0xFF, 0xFE), a
+  // quote, a backslash and a control character: --json still prints valid JSON (it once copied the bytes).
+  TempDir dir;
+  write_file(dir.path() / "events.csv",
+             "event_id,event_timestamp,user_id,ad_campaign_id,\"col\xff\"\"x\\y\x01\xfe\"\n"
+             "e1,2026-11-01T10:00:00Z,u1,c1,a\ne2,2026-11-01T10:00:01Z,u2,c1,b\n");
+  CommandResult r =
+      run_advx({"ingest", "--db", dir.str("j.duckdb"), "--json", dir.str("events.csv")}, dir.str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element s;
+  ASSERT_FALSE(parser.parse(r.out).get(s)) << r.out;  // simdjson validates UTF-8 as well as the syntax
+  EXPECT_EQ(at(s, "/streams/clicks_conversions/stored"), 2u);
+  simdjson::dom::object unknown;
+  ASSERT_FALSE(s.at_pointer("/streams/clicks_conversions/unknown_fields").get(unknown)) << r.out;
+  ASSERT_EQ(unknown.size(), 1u) << r.out;
+  const auto field = *unknown.begin();
+  EXPECT_EQ(field.key, "col\xEF\xBF\xBD\"x\\y\x01\xEF\xBF\xBD");  // each stray byte is U+FFFD
+  EXPECT_EQ(uint64_t(field.value.get_uint64().value_unsafe()), 2u);
+}
+
 TEST(Cli, HelpAndUsageErrors) {
   TempDir dir;
   for (const char* cmd : {"gen", "ingest", "sql"}) {
