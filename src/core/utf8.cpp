@@ -47,6 +47,26 @@ bool valid_utf8(std::string_view s) {
   }
 }
 
+bool has_control_bytes(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    // A byte below 0x20 (of those without the high bit), or a byte equal to 0x7F: the classic
+    // "has less than" and "has zero" bit tricks, exact for bytes below 0x80 and masked for the rest.
+    const uint64_t below = (w - 0x20 * kOnes) & ~w & kHigh;
+    const uint64_t del = w ^ (0x7F * kOnes);
+    const uint64_t is_del = (del - kOnes) & ~del & kHigh;
+    if (below | is_del) break;  // confirm byte by byte: the tricks may flag a byte after a real hit only
+  }
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) return true;
+  }
+  return false;
+}
+
 std::string repair_utf8(std::string_view s) {
   if (valid_utf8(s)) return std::string(s);
   std::string out;

@@ -14,6 +14,9 @@ size_t utf8_sequence_length(std::string_view s, size_t i);
 // True when the whole of `s` is valid UTF-8. Pure-ASCII text (nearly all) takes an 8-bytes-at-a-time path.
 bool valid_utf8(std::string_view s);
 
+// True when `s` holds a control byte: C0 (NUL to 0x1F) or DEL. 8 bytes at a time.
+bool has_control_bytes(std::string_view s);
+
 // `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD.
 std::string repair_utf8(std::string_view s);
 

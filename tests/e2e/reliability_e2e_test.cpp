@@ -7,6 +7,8 @@
 #include <string>
 
 #include "cli_runner.hpp"
+#include "formats/avro/ocf_writer.hpp"
+#include "gen/bid_request_encoder.hpp"
 #include "serve_runner.hpp"
 
 namespace advx::test {
@@ -39,6 +41,56 @@ TEST(IngestReliability, InvalidUtf8InOneRowRejectsThatRowAndStoresTheRest) {
                 dir.str()),
             "bad_value user_id is not valid UTF-8 502 "
             "652D6261642C323032362D31312D30315431303A30303A30305A2CFFFE2C63312C636C69636B");
+}
+
+// NUL, control and non-UTF-8 bytes in CSV fields and in Avro strings: each such record is one bad_value
+// reject with its raw bytes; every other record of the file is stored and the run exits 0.
+TEST(IngestReliability, BadBytesInCsvAndAvroFieldsRejectOnlyTheirRecords) {
+  TempDir dir;
+  using namespace std::string_literals;  // the rows hold NUL bytes
+  write_file(dir.path() / "clicks.csv",
+             "event_id,event_timestamp,user_id,ad_campaign_id,event_type\n"
+             "e1,2026-11-01T10:00:00Z,u1,c1,click\n"
+             "e2,2026-11-01T10:00:00Z,u\0x,c1,click\n"
+             "e3,2026-11-01T10:00:00Z,u3,c\x01,click\n"
+             "e4,2026-11-01T10:00:00Z,u4,c1,cl\xff"
+             "ick\n"
+             "e5,2026-11-01T10:00:00Z,u5,c1,click\n"s);
+  const std::string schema = slurp(std::string(ADVX_SOURCE_DIR) + "/schemas/bid_request.avsc");
+  gen::BidRequestEncoder enc(schema);
+  std::FILE* f = std::fopen(dir.str("bids.avro").c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  {
+    avro::OcfWriter w(f, schema, avro::Codec::deflate);
+    const char* domains[] = {"ok.example", "bad\xc0\xaf.example", "ok2.example", "nul\x01.example"};
+    int i = 0;
+    for (const char* domain : domains) {
+      gen::BidRequestValues v;
+      const std::string id = "a" + std::to_string(++i);
+      v.id = id;
+      v.timestamp_ms = 1793523600000;
+      v.has_site = true;
+      v.site_domain = domain;
+      std::string datum;
+      enc.encode(v, datum);
+      w.append(datum);
+    }
+  }
+  std::fclose(f);
+  const std::string db = dir.str("a.duckdb");
+  CommandResult r =
+      run_advx({"ingest", "--db", db, "-q", dir.str("clicks.csv"), dir.str("bids.avro")}, dir.str());
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_EQ(one(db, "SELECT string_agg(event_id, ' ' ORDER BY event_id) FROM clicks", dir.str()), "e1 e5");
+  EXPECT_EQ(one(db, "SELECT string_agg(auction_id, ' ' ORDER BY auction_id) FROM bid_requests", dir.str()),
+            "a1 a3");
+  EXPECT_EQ(
+      sql_rows(db, "SELECT stream, reason, detail FROM rejects ORDER BY source_record, stream", dir.str()),
+      "bid_requests,bad_value,site.domain is not valid UTF-8\n"
+      "clicks_conversions,bad_value,user_id contains a control character\n"
+      "bid_requests,bad_value,site.domain contains a control character\n"
+      "clicks_conversions,bad_value,ad_campaign_id contains a control character\n"
+      "clicks_conversions,bad_value,event_type is not valid UTF-8\n");
 }
 
 // A file of blank lines larger than the record bound: before, the reader carried it as one record and

@@ -36,5 +36,18 @@ TEST(Utf8, PrefixNeverSplitsACharacter) {
   EXPECT_EQ(utf8_prefix("😀", 3), "");
 }
 
+// Every byte value at every position of a 17-byte string (both 8-byte words and the tail).
+TEST(Utf8, ControlBytesAtEveryPosition) {
+  EXPECT_FALSE(has_control_bytes(""));
+  EXPECT_FALSE(has_control_bytes("Mozilla/5.0 (X11; Linux x86_64) é 中"));
+  for (size_t pos = 0; pos < 17; ++pos) {
+    for (int b = 0; b < 256; ++b) {
+      std::string s(17, 'a');
+      s[pos] = char(b);
+      EXPECT_EQ(has_control_bytes(s), b < 0x20 || b == 0x7F) << pos << " " << b;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace advx
