@@ -31,40 +31,34 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return len;
 }
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  for (;;) {
-    while (i + 8 <= s.size()) {
-      uint64_t word;
-      std::memcpy(&word, s.data() + i, 8);
-      if (word & 0x8080808080808080ULL) break;
-      i += 8;
-    }
-    if (i >= s.size()) return true;
+bool valid_utf8_from(std::string_view s, size_t i) {
+  while (i < s.size()) {
     const size_t len = utf8_sequence_length(s, i);
     if (len == 0) return false;
     i += len;
   }
+  return true;
 }
 
-bool has_control_bytes(std::string_view s) {
+TextFault text_fault(std::string_view s) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
   size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    // A byte below 0x20 (of those without the high bit), or a byte equal to 0x7F: the classic
-    // "has less than" and "has zero" bit tricks, exact for bytes below 0x80 and masked for the rest.
-    const uint64_t below = (w - 0x20 * kOnes) & ~w & kHigh;
-    const uint64_t del = w ^ (0x7F * kOnes);
-    const uint64_t is_del = (del - kOnes) & ~del & kHigh;
-    if (below | is_del) break;  // confirm byte by byte: the tricks may flag a byte after a real hit only
-  }
-  for (; i < s.size(); ++i) {
+  for (;;) {
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      // A byte with the high bit, below 0x20, or equal to 0x7F: the "has less than" and "has zero" bit
+      // tricks, which never miss a byte and flag a false one only after a real one.
+      const uint64_t del = w ^ (0x7F * kOnes);
+      if ((w | ((w - 0x20 * kOnes) & ~w) | ((del - kOnes) & ~del)) & kHigh) break;
+    }
+    if (i >= s.size()) return TextFault::none;
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7F) return true;
+    if (c < 0x20 || c == 0x7F) return TextFault::control;
+    const size_t len = utf8_sequence_length(s, i);
+    if (len == 0) return TextFault::not_utf8;
+    i += len;
   }
-  return false;
 }
 
 std::string repair_utf8(std::string_view s) {

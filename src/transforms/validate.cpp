@@ -77,13 +77,15 @@ Got read_id(const Cell& c, Arena& arena, std::string_view* out, std::string_view
 // Text stored as it came: valid UTF-8 without control characters (SPEC 6: no byte sequence fails a batch,
 // the record is a reject instead).
 bool bad_text_bytes(std::string_view s, std::string_view name, Problem* p) {
-  if (has_control_bytes(s)) {
-    *p = {Reason::bad_value, std::string(name) + " contains a control character"};
-    return true;
-  }
-  if (!valid_utf8(s)) {
-    *p = {Reason::bad_value, std::string(name) + " is not valid UTF-8"};
-    return true;
+  switch (text_fault(s)) {
+    case TextFault::none:
+      return false;
+    case TextFault::control:
+      *p = {Reason::bad_value, std::string(name) + " contains a control character"};
+      return true;
+    case TextFault::not_utf8:
+      *p = {Reason::bad_value, std::string(name) + " is not valid UTF-8"};
+      return true;
   }
   return false;
 }

@@ -36,15 +36,23 @@ TEST(Utf8, PrefixNeverSplitsACharacter) {
   EXPECT_EQ(utf8_prefix("😀", 3), "");
 }
 
-// Every byte value at every position of a 17-byte string (both 8-byte words and the tail).
-TEST(Utf8, ControlBytesAtEveryPosition) {
-  EXPECT_FALSE(has_control_bytes(""));
-  EXPECT_FALSE(has_control_bytes("Mozilla/5.0 (X11; Linux x86_64) é 中"));
-  for (size_t pos = 0; pos < 17; ++pos) {
-    for (int b = 0; b < 256; ++b) {
-      std::string s(17, 'a');
-      s[pos] = char(b);
-      EXPECT_EQ(has_control_bytes(s), b < 0x20 || b == 0x7F) << pos << " " << b;
+// Every byte value at every position of a 17-byte string (two 8-byte words and the tail), and after a
+// multi-byte character.
+TEST(Utf8, TextFaultOfEveryByteAtEveryPosition) {
+  EXPECT_EQ(text_fault(""), TextFault::none);
+  EXPECT_EQ(text_fault("Mozilla/5.0 (X11; Linux x86_64) é 中 😀"), TextFault::none);
+  EXPECT_EQ(text_fault("é\x01\xff"), TextFault::control);  // the first fault wins
+  EXPECT_EQ(text_fault("é\xff\x01"), TextFault::not_utf8);
+  for (const std::string prefix : {"", "é"}) {
+    for (size_t pos = 0; pos < 17; ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s = prefix + std::string(17, 'a');
+        s[prefix.size() + pos] = char(b);
+        const TextFault want = b < 0x20 || b == 0x7F ? TextFault::control
+                               : b >= 0x80           ? TextFault::not_utf8  // a lone byte is never UTF-8
+                                                     : TextFault::none;
+        EXPECT_EQ(text_fault(s), want) << prefix << " " << pos << " " << b;
+      }
     }
   }
 }
