@@ -4,12 +4,14 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cli/app.hpp"
 #include "cli/serve_config.hpp"
@@ -18,6 +20,7 @@
 #include "pipeline/stream_engine.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
+#include "server/query_pool.hpp"
 #include "sources/kafka/kafka_consumer.hpp"
 #include "sources/kafka/schema_registry.hpp"
 
@@ -32,6 +35,8 @@ struct ServeArgs {
   std::string kafka_brokers;
   std::string schema_registry;
   std::string token;
+  double query_timeout_s = 0;  // 0: not given
+  bool metrics_public = false;
   bool no_http = false;
 };
 
@@ -50,6 +55,14 @@ bool apply_flags(const ServeArgs& a, ServeConfig& c, std::string* error) {
   }
   if (!a.schema_registry.empty()) c.schema_registry = a.schema_registry;
   if (!a.token.empty()) c.token = a.token;
+  if (a.metrics_public) c.metrics_public = true;
+  if (a.query_timeout_s != 0) {
+    if (!(a.query_timeout_s >= 0.001) || a.query_timeout_s > 1e9) {
+      *error = "--query-timeout must be a number of seconds of at least 0.001";
+      return false;
+    }
+    c.query_timeout_us = int64_t(a.query_timeout_s * 1e6);
+  }
   if (!c.http_enabled && !c.kafka_enabled) {
     *error = "nothing to serve: HTTP is off and Kafka is not configured";
     return false;
@@ -104,17 +117,23 @@ int run_serve(const ServeArgs& a) {
   }
 
   StreamEngine engine(*store, std::move(dims), options);
-  std::unique_ptr<DuckDbStore> query_store;
+  // The query API's own pool: a read connection per worker, so that one slow query holds one worker and
+  // nothing else (docs/SERVE.md, "Queries").
+  std::unique_ptr<QueryPool> queries;
   try {
     engine.start();
-    query_store = store->another_connection();
+    std::vector<std::unique_ptr<DuckDbStore>> connections;
+    for (int i = 0; i < c.query_threads; i++) connections.push_back(store->another_connection());
+    QueryPoolOptions qo;
+    qo.timeout = std::chrono::milliseconds(std::max<int64_t>((c.query_timeout_us + 999) / 1000, 1));
+    qo.timeout_setting = "([http] query_timeout_s)";
+    queries = std::make_unique<QueryPool>(std::move(connections), qo);
     // POST /v1/sql must not reach files or the network: advx itself reads none through DuckDB.
     store->execute("SET enable_external_access = false");
   } catch (const StoreError& e) {
     std::fprintf(stderr, "advx serve: %s: %s\n", c.db.c_str(), e.what());
     return kExitFailure;
   }
-  std::mutex query_mutex;
 
   // The data-quality monitor (docs/ALERTS.md) reads on a connection of its own.
   std::unique_ptr<monitor::Monitor> quality;
@@ -151,6 +170,7 @@ int run_serve(const ServeArgs& a) {
     ho.port = c.http_port;
     ho.max_body_bytes = c.max_body_mb << 20;
     ho.bearer_token = c.token;
+    ho.metrics_public = c.metrics_public;
     ho.threads = c.http_threads;
     ServerHooks hooks;
     hooks.submit = [&engine](Submission s) { return engine.submit(std::move(s)); };
@@ -164,14 +184,13 @@ int run_serve(const ServeArgs& a) {
       if (found == SchemaRegistry::Lookup::unavailable) throw std::runtime_error(*err);  // 503: retry later
       return found == SchemaRegistry::Lookup::found ? schema : nullptr;
     };
-    hooks.query = [&](const std::string& sql) {
-      std::lock_guard lock(query_mutex);
-      return query_store->query_read_only(sql);
-    };
+    hooks.query = [&queries](const std::string& sql) { return queries->query_read_only(sql); };
     hooks.ready = [&engine] { return engine.healthy(); };
-    hooks.metrics = [&engine, &kafka_for_metrics, &http, &quality] {
+    hooks.metrics = [&engine, &kafka_for_metrics, &http, &quality, &queries] {
       MetricsSnapshot m;
       m.engine = engine.stats();
+      const QueryPool::Stats qs = queries->stats();
+      m.queries = {qs.running, qs.waiting, qs.succeeded, qs.failed, qs.timed_out, qs.refused};
       if (quality) {
         for (const monitor::Alert& a : quality->active())
           m.alerts.push_back(
@@ -254,6 +273,9 @@ int run_serve(const ServeArgs& a) {
   }
   // Stop the inputs first, so that everything they accepted is committed by the engine's last batch.
   std::fprintf(stderr, "advx serve: stopping: committing what was accepted\n");
+  // Running queries are interrupted and their callers answered 503 at once: the HTTP server's stop waits
+  // for every request in flight, and a query would otherwise hold it until it ends by itself.
+  queries->stop();
   if (http) http->stop();  // first: /metrics reads the consumer
   kafka_for_metrics = nullptr;
   if (kafka) kafka->stop();
@@ -285,13 +307,22 @@ void add_serve_command(CLI::App& app, int& result) {
   sub->add_flag("--no-http", args->no_http, "Do not serve HTTP (Kafka only)");
   sub->add_option("--kafka-brokers", args->kafka_brokers, "Consume from these Kafka brokers (host:port,…)");
   sub->add_option("--schema-registry", args->schema_registry, "Confluent schema registry URL for Avro");
-  sub->add_option("--token", args->token, "Bearer token required by the ingest endpoints");
+  sub->add_option("--token", args->token, "Bearer token required by every endpoint but /healthz and /readyz");
+  sub->add_flag("--metrics-public", args->metrics_public,
+                "Serve /metrics without the token (overrides "
+                "[http] metrics_public)");
+  sub->add_option(
+      "--query-timeout", args->query_timeout_s,
+      "Seconds a query (/v1/sql, /v1/report/*) may take before it is interrupted and answered 504 "
+      "(default 30; overrides [http] query_timeout_s)");
   sub->footer(
       "Endpoints: POST /v1/impressions (NDJSON or a JSON array), POST /v1/events (CSV), POST "
       "/v1/bid-requests\n"
       "(Avro OCF or one Confluent-framed datum), GET /v1/pixel, GET /v1/report/campaigns, POST /v1/sql,\n"
       "GET /healthz, GET /readyz, GET /metrics, GET /v1/alerts (data-quality alerts: docs/ALERTS.md).\n"
-      "SIGTERM commits everything accepted and exits 0; SIGHUP reloads --dims.");
+      "With --token, every endpoint but /healthz and /readyz needs \"Authorization: Bearer TOKEN\".\n"
+      "SIGTERM commits everything accepted and exits 0 (running queries are interrupted); SIGHUP reloads "
+      "--dims.");
   sub->callback([args, &result] { result = run_serve(*args); });
 }
 

@@ -179,6 +179,14 @@ bool load_serve_config(const std::string& path, ServeConfig* c, std::string* err
            {"max_body_mb", [&](const toml::value& v) { return set_int(v, &c->max_body_mb, 1, 4096); }},
            {"token", [&](const toml::value& v) { return set_string(v, &c->token); }},
            {"threads", [&](const toml::value& v) { return set_int(v, &c->http_threads, 1, 4096); }},
+           {"metrics_public", [&](const toml::value& v) { return set_bool(v, &c->metrics_public); }},
+           {"query_timeout_s",
+            [&](const toml::value& v) -> std::string {
+              std::string e = set_seconds(v, &c->query_timeout_us);
+              if (e.empty() && c->query_timeout_us < 1000) return "must be at least 0.001 (seconds)";
+              return e;
+            }},
+           {"query_threads", [&](const toml::value& v) { return set_int(v, &c->query_threads, 1, 256); }},
        }},
       {"kafka",
        {

@@ -24,8 +24,11 @@ struct ServeConfig {
   std::string http_host = "127.0.0.1";  // loopback unless told otherwise
   int http_port = 8080;
   size_t max_body_mb = 16;
-  std::string token;  // bearer token for the ingest endpoints; empty: none
+  std::string token;            // bearer token for every endpoint but /healthz and /readyz; empty: none
+  bool metrics_public = false;  // /metrics without the token (a Prometheus without credentials)
   int http_threads = 64;
+  int64_t query_timeout_us = 30'000'000;  // query_timeout_s: a query past it is interrupted, 504
+  int query_threads = 4;                  // queries run at once, each on a read connection of its own
 
   // [kafka]
   bool kafka_enabled = false;

@@ -1,11 +1,16 @@
-// advx sql [--db FILE] [--format table|csv|json] "SELECT …": read-only SQL over the store (SPEC 4).
+// advx sql [--db FILE] [--format table|csv|json] [--timeout SECONDS] "SELECT …": read-only SQL over the
+// store (SPEC 4).
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cli/app.hpp"
+#include "server/query_pool.hpp"
 #include "sinks/duckdb_store.hpp"
 #include "sinks/result_format.hpp"
 
@@ -17,12 +22,25 @@ struct SqlOptions {
   std::string db = "advx.duckdb";
   std::string format = "table";
   std::string sql;
+  double timeout_s = 0;  // 0: none
 };
 
 int run_sql(const SqlOptions& opts) {
   try {
     DuckDbStore store(opts.db, StoreMode::read_only);
-    QueryResult result = store.query_read_only(opts.sql);
+    QueryResult result;
+    if (opts.timeout_s > 0) {
+      // The query pool's deadline and interrupts (server/query_pool.hpp), with one worker.
+      std::vector<std::unique_ptr<DuckDbStore>> connection;
+      connection.push_back(store.another_connection());
+      QueryPoolOptions qo;
+      qo.timeout = std::chrono::milliseconds(std::max<int64_t>(int64_t(opts.timeout_s * 1000 + 0.5), 1));
+      qo.timeout_setting = "(--timeout)";
+      QueryPool pool(std::move(connection), qo);
+      result = pool.query_read_only(opts.sql);
+    } else {
+      result = store.query_read_only(opts.sql);
+    }
     const std::string text = format_result(result, opts.format);
     if (!write_stdout(text)) {
       std::fprintf(stderr, "advx sql: cannot write the result to standard output\n");
@@ -53,6 +71,9 @@ void add_sql_command(CLI::App& app, int& result) {
   sub->add_option("--format", opts->format, "Output format: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
+  sub->add_option("--timeout", opts->timeout_s,
+                  "Seconds the query may run; past them it is interrupted, with exit 1 (default: no limit)")
+      ->check(CLI::Range(0.001, 1e9));
   sub->add_option("sql", opts->sql, "SQL to run")->required();
   sub->callback([opts, &result] { result = run_sql(*opts); });
 }

@@ -44,9 +44,13 @@ bool is_json_number(std::string_view s) {
   return i == s.size();
 }
 
-std::string error_json(std::string_view message) {
+std::string error_json(std::string_view message, std::string_view code) {
   std::string out = "{\"error\":";
   append_json_string(message, out);
+  if (!code.empty()) {
+    out += ",\"code\":";
+    append_json_string(code, out);
+  }
   out += '}';
   return out;
 }

@@ -17,8 +17,9 @@ using advx::append_json_string;  // core/json_text.hpp
 // "inf", no surrounding spaces). Such text can be copied into JSON as is.
 bool is_json_number(std::string_view s);
 
-// {"error":"<message>"}
-std::string error_json(std::string_view message);
+// {"error":"<message>"}, or {"error":"<message>","code":"<code>"} when `code` is given: a stable name a
+// client can act on ("unauthorized", "query_timeout", "shutting_down"), where the message is for people.
+std::string error_json(std::string_view message, std::string_view code = {});
 
 // The answer to an accepted submission:
 // {"read":N,"stored":N,"rejected":N,"filtered":N,"duplicates":N,"late":N,"reasons":{"malformed_json":1,...}}

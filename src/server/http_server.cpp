@@ -53,6 +53,7 @@
 #include "core/hash.hpp"
 #include "core/time_util.hpp"
 #include "server/http_json.hpp"
+#include "server/query_pool.hpp"
 #include "sinks/report_queries.hpp"
 #include "sinks/result_format.hpp"
 
@@ -345,8 +346,8 @@ void answer(Response& res, int status, std::string body, const char* content_typ
   res.set_content(body, content_type);
 }
 
-void answer_error(Response& res, int status, std::string_view message) {
-  answer(res, status, http::error_json(message));
+void answer_error(Response& res, int status, std::string_view message, std::string_view code = {}) {
+  answer(res, status, http::error_json(message, code));
 }
 
 std::string_view status_text(int status) {
@@ -395,32 +396,35 @@ enum class Endpoint : uint8_t {
   sql,
 };
 
+// Who may call a route when a bearer token is configured.
+enum class Access : uint8_t {
+  token,    // the token: the default, for every route that reads or writes data (and any route added later)
+  open,     // anyone: health and readiness, probed by load balancers and orchestrators without credentials
+  metrics,  // the token, unless metrics_public (a Prometheus scraping without credentials)
+};
+
 struct Route {
   std::string_view path;
   Endpoint endpoint;
-  std::string_view allow;  // the methods served, as the Allow header of a 405 says them
-  // Needs the bearer token when one is configured. Only the ingest endpoints do: they write, and they are
-  // the ones exposed to the internet (browsers hit the pixel). Health and readiness are probed by load
-  // balancers and orchestrators, /metrics is scraped by Prometheus, neither of which is configured with
-  // our token; the query API is read-only and meant for operators on the same host or network (the
-  // server listens on 127.0.0.1 by default). Put a proxy in front to protect those when exposing them.
-  bool ingest;
+  std::string_view allow;         // the methods served, as the Allow header of a 405 says them
+  Access access = Access::token;  // an exception to the token must be written out
+  bool token_parameter = false;   // also ?token=<token>: the pixel, since an <img> cannot send headers
 };
 
 constexpr Route kRoutes[] = {
-    {"/v1/impressions", Endpoint::impressions, "POST", true},
-    {"/v1/events", Endpoint::events, "POST", true},
-    {"/v1/bid-requests", Endpoint::bid_requests, "POST", true},
-    {"/v1/pixel", Endpoint::pixel, "GET", true},
-    {"/healthz", Endpoint::healthz, "GET, HEAD", false},
-    {"/readyz", Endpoint::readyz, "GET, HEAD", false},
-    {"/metrics", Endpoint::metrics, "GET, HEAD", false},
-    {"/v1/alerts", Endpoint::alerts, "GET", false},
-    {"/v1/report/campaigns", Endpoint::report_campaigns, "GET", false},
-    {"/v1/report/funnel", Endpoint::report_funnel, "GET", false},
-    {"/v1/report/latency", Endpoint::report_latency, "GET", false},
-    {"/v1/report/frequency", Endpoint::report_frequency, "GET", false},
-    {"/v1/sql", Endpoint::sql, "GET, POST", false},
+    {.path = "/v1/impressions", .endpoint = Endpoint::impressions, .allow = "POST"},
+    {.path = "/v1/events", .endpoint = Endpoint::events, .allow = "POST"},
+    {.path = "/v1/bid-requests", .endpoint = Endpoint::bid_requests, .allow = "POST"},
+    {.path = "/v1/pixel", .endpoint = Endpoint::pixel, .allow = "GET", .token_parameter = true},
+    {.path = "/healthz", .endpoint = Endpoint::healthz, .allow = "GET, HEAD", .access = Access::open},
+    {.path = "/readyz", .endpoint = Endpoint::readyz, .allow = "GET, HEAD", .access = Access::open},
+    {.path = "/metrics", .endpoint = Endpoint::metrics, .allow = "GET, HEAD", .access = Access::metrics},
+    {.path = "/v1/alerts", .endpoint = Endpoint::alerts, .allow = "GET"},
+    {.path = "/v1/report/campaigns", .endpoint = Endpoint::report_campaigns, .allow = "GET"},
+    {.path = "/v1/report/funnel", .endpoint = Endpoint::report_funnel, .allow = "GET"},
+    {.path = "/v1/report/latency", .endpoint = Endpoint::report_latency, .allow = "GET"},
+    {.path = "/v1/report/frequency", .endpoint = Endpoint::report_frequency, .allow = "GET"},
+    {.path = "/v1/sql", .endpoint = Endpoint::sql, .allow = "GET, POST"},
 };
 
 const Route* find_route(std::string_view path) {
@@ -479,7 +483,7 @@ struct HttpServer::Impl {
 
   void install();
   bool enabled(Endpoint e) const;
-  bool authorized(const Request& req, bool token_parameter_allowed) const;
+  bool authorized(const Request& req, const Route& route) const;
   HandlerResponse pre_route(const Request& req, Response& res);
   bool read_body(const Request& req, Response& res, const httplib::ContentReader& reader, std::string& body);
   std::optional<SubmitResult> submit_and_wait(Submission s, Response& res);
@@ -490,6 +494,7 @@ struct HttpServer::Impl {
   void pixel(const Request& req, Response& res);
   void report(const Request& req, Response& res, Endpoint which);
   void sql(const std::string& text, Response& res);
+  void run_query(const std::string& text, Response& res, int store_error_status);
 };
 
 void HttpServer::Impl::install() {
@@ -607,38 +612,42 @@ bool HttpServer::Impl::enabled(Endpoint e) const {
 
 // "Authorization: Bearer <token>" (the scheme in any case); for the pixel also "?token=<token>", since an
 // <img> cannot send headers.
-bool HttpServer::Impl::authorized(const Request& req, bool token_parameter_allowed) const {
+bool HttpServer::Impl::authorized(const Request& req, const Route& route) const {
   const std::string& token = options.bearer_token;
-  if (token.empty()) return true;
+  if (token.empty() || route.access == Access::open) return true;
+  if (route.access == Access::metrics && options.metrics_public) return true;
   constexpr std::string_view kScheme = "bearer ";
   const std::string header = req.get_header_value("Authorization");
   if (header.size() > kScheme.size() &&
       iequals(std::string_view(header).substr(0, kScheme.size()), kScheme) &&
       same_secret(trim(std::string_view(header).substr(kScheme.size())), token))
     return true;
-  return token_parameter_allowed && req.has_param("token") &&
-         same_secret(req.get_param_value("token"), token);
+  return route.token_parameter && req.has_param("token") && same_secret(req.get_param_value("token"), token);
 }
 
 // Runs before a request's body is read: answers what can be answered from the request line and headers
-// alone (404, 405, 401, 413 by Content-Length, 415), so that a refused body is never read.
+// alone (404, 401, 405, 413 by Content-Length, 415), so that a refused body is never read. The token is
+// checked before anything else about a known path, so a client without it learns nothing of the
+// configuration (which endpoints are enabled, which methods they take).
 HandlerResponse HttpServer::Impl::pre_route(const Request& req, Response& res) {
   const bool body = has_body(req);
-  const auto refuse = [&](int status, std::string_view message) {
-    answer_error(res, status, message);
+  const auto refuse = [&](int status, std::string_view message, std::string_view code = {}) {
+    answer_error(res, status, message, code);
     if (body) close_after_answer(res);
     return HandlerResponse::Handled;
   };
   const Route* route = find_route(req.path);
-  if (route == nullptr || !enabled(route->endpoint)) return refuse(404, "not found: " + req.path);
+  if (route == nullptr) return refuse(404, "not found: " + req.path);
+  if (!authorized(req, *route)) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    return refuse(401, "missing or wrong bearer token (send \"Authorization: Bearer <token>\")",
+                  "unauthorized");
+  }
+  if (!enabled(route->endpoint)) return refuse(404, "not found: " + req.path);
   if (!allows(*route, req.method)) {
     res.set_header("Allow", std::string(route->allow));
     return refuse(405, "method " + req.method + " not allowed on " + req.path + " (use " +
                            std::string(route->allow) + ")");
-  }
-  if (route->ingest && !authorized(req, route->endpoint == Endpoint::pixel)) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    return refuse(401, "missing or wrong bearer token (send \"Authorization: Bearer <token>\")");
   }
   if (req.method == "POST") {
     const std::string transfer = req.get_header_value("Transfer-Encoding");
@@ -946,11 +955,7 @@ void HttpServer::Impl::report(const Request& req, Response& res, Endpoint which)
       text = report::frequency_sql(by_campaign, range);
       break;
   }
-  try {
-    answer(res, 200, format_json(hooks.query(text)));
-  } catch (const std::exception& e) {  // the parameters were fine: the store failed
-    answer_error(res, 500, e.what());
-  }
+  run_query(text, res, 500);  // the parameters were fine: a StoreError is the store failing
 }
 
 // Read-only SQL: hooks.query refuses anything else with a StoreError, as it does a failing statement.
@@ -959,10 +964,22 @@ void HttpServer::Impl::sql(const std::string& text, Response& res) {
     answer_error(res, 400, "no SQL given (POST it as the body, or GET /v1/sql?q=...)");
     return;
   }
+  run_query(text, res, 400);
+}
+
+// Runs a query through the hook: 200 with its rows; 504 past the query timeout; 503 with Retry-After when
+// the queries are stopping; `store_error_status` for a StoreError (400 for the client's SQL, 500 for a
+// report's); 500 for anything else.
+void HttpServer::Impl::run_query(const std::string& text, Response& res, int store_error_status) {
   try {
     answer(res, 200, format_json(hooks.query(text)));
+  } catch (const QueryTimeout& e) {
+    answer_error(res, 504, e.what(), "query_timeout");
+  } catch (const QueryUnavailable& e) {
+    res.set_header("Retry-After", std::to_string(std::max(options.retry_after_seconds, 0)));
+    answer_error(res, 503, e.what(), "shutting_down");
   } catch (const StoreError& e) {
-    answer_error(res, 400, e.what());
+    answer_error(res, store_error_status, e.what());
   } catch (const std::exception& e) {
     answer_error(res, 500, e.what());
   }
@@ -1020,6 +1037,12 @@ bool HttpServer::start(std::string* error) {
 }
 
 int HttpServer::port() const { return impl_->port; }
+
+std::vector<HttpServer::RouteInfo> HttpServer::routes() {
+  std::vector<RouteInfo> out;
+  for (const Route& r : kRoutes) out.push_back({std::string(r.path), std::string(r.allow)});
+  return out;
+}
 
 std::vector<HttpServer::RequestCount> HttpServer::request_counts() const {
   std::lock_guard lock(impl_->counts_mutex);

@@ -16,7 +16,12 @@
 // decoded, a bad parameter or SQL; 401 a missing or wrong bearer token; 404, 405; 413 a body over
 // max_body_bytes (also once decompressed); 415 a Content-Encoding other than gzip, deflate, br or identity,
 // or a multipart/form-data body; 503 with Retry-After when the engine is full, stopping or its store failed
-// (SPEC 6: push back instead of growing without limit).
+// (SPEC 6: push back instead of growing without limit), or when the query hook is stopping
+// (QueryUnavailable); 504 a query past its timeout (QueryTimeout). Errors are {"error":"<message>"}, with a
+// "code" member where a client can act on it: "unauthorized", "query_timeout", "shutting_down".
+//
+// With a bearer token set, every route needs it but /healthz and /readyz (and /metrics with
+// metrics_public): authentication is the default of the route table, and those exceptions are explicit.
 //
 // Every hook may be called from several connection threads at once: they must be thread-safe. An unset
 // hook disables its endpoints (404): submit the ingest ones, query the reports and SQL, metrics /metrics;
@@ -27,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pipeline/stream_engine.hpp"
 #include "sinks/duckdb_store.hpp"
@@ -37,8 +43,11 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                   // 0: any free port (tests)
   size_t max_body_bytes = 16 << 20;  // larger bodies (also once gunzipped): 413
-  std::string bearer_token;  // non-empty: required as "Authorization: Bearer <token>" on ingest endpoints
-  int threads = 64;          // connection threads (cpp-httplib serves a keep-alive connection on one thread)
+  // Non-empty: required as "Authorization: Bearer <token>" on every route but /healthz and /readyz (the
+  // pixel also takes ?token=, since an <img> cannot send headers).
+  std::string bearer_token;
+  bool metrics_public = false;  // true: /metrics needs no token either (a Prometheus without credentials)
+  int threads = 64;  // connection threads (cpp-httplib serves a keep-alive connection on one thread)
   int retry_after_seconds = 1;
   int read_timeout_seconds = 10;       // a request whose next bytes take longer: the connection closes
   int write_timeout_seconds = 10;      // an answer the client does not take in time: the connection closes
@@ -53,8 +62,10 @@ struct ServerHooks {
   // Writer schema of a Confluent schema id, or null with *error set (unknown id: 400 "unknown schema id N").
   // May throw when the registry cannot be reached: 503 with Retry-After (the client is not at fault).
   std::function<std::shared_ptr<const std::string>(int32_t id, std::string* error)> schema_for_id;
-  // read-only SQL (QueryResult from sinks/duckdb_store.hpp); throws StoreError for a refused or failing
-  // statement
+  // read-only SQL (QueryResult from sinks/duckdb_store.hpp), for /v1/sql and the reports; throws
+  // StoreError for a refused or failing statement, QueryTimeout past its timeout (504), QueryUnavailable
+  // when stopping (503) (server/query_pool.hpp). Called on the connection's thread: a slow query holds that
+  // thread only.
   std::function<QueryResult(const std::string& sql)> query;
   std::function<bool()> ready;           // GET /readyz
   std::function<std::string()> metrics;  // GET /metrics text (Prometheus exposition); unset -> 404
@@ -67,6 +78,13 @@ class HttpServer {
   ~HttpServer();  // stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
+
+  // The route table: every path served and its methods ("GET, HEAD"). A path not in it is 404.
+  struct RouteInfo {
+    std::string path;
+    std::string methods;
+  };
+  static std::vector<RouteInfo> routes();
 
   // Binds and serves on a background thread; false + one-line error, e.g. "cannot listen on
   // 127.0.0.1:8080 (address in use)". A server starts once.

@@ -181,6 +181,20 @@ std::string prometheus_text(const MetricsSnapshot& m) {
     sample(out, "advx_http_requests_total",
            "endpoint=\"" + label_value(h.endpoint) + "\",status=\"" + std::to_string(h.status) + "\"",
            double(h.count));
+  header(out, "advx_queries_running", "gauge",
+         "Queries (/v1/sql, /v1/report/*) on a worker of the query pool, an interrupted one until it ends.");
+  sample(out, "advx_queries_running", "", double(m.queries.running));
+  header(out, "advx_queries_waiting", "gauge", "Queries waiting for a free worker of the query pool.");
+  sample(out, "advx_queries_waiting", "", double(m.queries.waiting));
+  header(out, "advx_queries_total", "counter",
+         "Queries answered, by outcome: ok, failed (refused or failing SQL), timeout (504), refused "
+         "(stopping).");
+  const std::pair<const char*, uint64_t> outcomes[] = {{"ok", m.queries.ok},
+                                                       {"failed", m.queries.failed},
+                                                       {"timeout", m.queries.timeout},
+                                                       {"refused", m.queries.refused}};
+  for (const auto& [outcome, n] : outcomes)
+    sample(out, "advx_queries_total", std::string("outcome=\"") + outcome + '"', double(n));
   header(out, "advx_kafka_consumer_lag", "gauge",
          "Messages of a partition not read yet: its high watermark less the next offset to read.");
   for (const auto& k : m.kafka) {

@@ -25,6 +25,12 @@ struct MetricsSnapshot {
     uint64_t count = 0;
   };
   std::vector<HttpRequests> http;
+  // The query pool of /v1/sql and the reports (server/query_pool.hpp).
+  struct Queries {
+    int running = 0, waiting = 0;                           // now
+    uint64_t ok = 0, failed = 0, timeout = 0, refused = 0;  // answered so far, by outcome
+  };
+  Queries queries;
   // The data-quality monitor (src/monitor, docs/ALERTS.md): filled by whoever runs the rules; empty without.
   struct AlertSample {
     std::string rule, source, campaign, severity, state;  // state "pending" | "firing"

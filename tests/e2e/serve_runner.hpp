@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -94,6 +95,19 @@ class ServeProcess {
 struct HttpAnswer {
   long status = 0;
   std::string body;
+  std::string headers;  // the answer's header lines, as received
+
+  // The value of header `name` (any case), or "".
+  std::string header(std::string name) const {
+    std::string lower = headers;
+    for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+    const size_t at = lower.find("\n" + name + ":");
+    if (at == std::string::npos) return "";
+    size_t from = at + name.size() + 2;
+    while (from < headers.size() && headers[from] == ' ') ++from;
+    return headers.substr(from, headers.find_first_of("\r\n", from) - from);
+  }
 };
 
 // One request; `headers` like "Content-Encoding: gzip".
@@ -118,6 +132,12 @@ inline HttpAnswer http_request(const std::string& method, const std::string& url
         return s * n;
       });
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a.body);
+  curl_easy_setopt(
+      curl, CURLOPT_HEADERFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
+        static_cast<std::string*>(u)->append(p, s * n);
+        return s * n;
+      });
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &a.headers);
   if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a.status);
   curl_slist_free_all(list);
   curl_easy_cleanup(curl);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "server/http_json.hpp"
+#include "server/query_pool.hpp"
 #include "sinks/duckdb_store.hpp"
 #include "sinks/report_queries.hpp"
 #include "sinks/result_format.hpp"
@@ -368,6 +369,13 @@ class MemoryStore {
     return [this](const std::string& sql) { return query(sql); };
   }
 
+  // Read connections of their own, for a QueryPool.
+  std::vector<std::unique_ptr<DuckDbStore>> connections(int n) {
+    std::vector<std::unique_ptr<DuckDbStore>> out;
+    for (int i = 0; i < n; i++) out.push_back(store_.another_connection());
+    return out;
+  }
+
  private:
   std::mutex mutex_;
   DuckDbStore store_{":memory:"};
@@ -385,6 +393,8 @@ class HttpServerTest : public ::testing::Test {
     options.host = "127.0.0.1";
     options.port = 0;
     if (!hooks.submit) hooks.submit = engine.hook();
+    if (!hooks.query && pool)
+      hooks.query = [p = pool.get()](const std::string& sql) { return p->query_read_only(sql); };
     if (!hooks.query) hooks.query = store.hook();
     server = std::make_unique<HttpServer>(std::move(options), std::move(hooks));
     std::string error;
@@ -396,9 +406,18 @@ class HttpServerTest : public ::testing::Test {
   // Stops the server: every connection thread has ended when it returns.
   void stop() { server->stop(); }
 
+  // A query pool over the store's own connections; hooks.query runs on it from then on.
+  void use_query_pool(int workers, std::chrono::milliseconds timeout) {
+    QueryPoolOptions o;
+    o.timeout = timeout;
+    o.timeout_setting = "(test)";
+    pool = std::make_unique<QueryPool>(store.connections(workers), o);
+  }
+
   FakeEngine engine;
   MemoryStore store;
-  std::unique_ptr<HttpServer> server;  // after engine and store: destroyed (stopped) before them
+  std::unique_ptr<QueryPool> pool;     // set by use_query_pool
+  std::unique_ptr<HttpServer> server;  // after engine, store and pool: destroyed (stopped) before them
   std::unique_ptr<Client> client;
 };
 
@@ -601,25 +620,29 @@ TEST_F(HttpServerTest, AStoreErrorOrAStoppingEngineIs503WithRetryAfter) {
   EXPECT_EQ(reply.header("retry-after"), "1");
 }
 
-TEST_F(HttpServerTest, EveryRequestHasASourceOfItsOwn) {
+// A request's source is derived from its body (issue 11, docs/SERVE.md "the same request"): two different
+// bodies never share one, also from several connections at once; the same body sent again has the same.
+TEST_F(HttpServerTest, EveryDifferentBodyHasASourceOfItsOwn) {
   start();
   ASSERT_EQ(client->post("/v1/impressions", "{}").status, 200);
+  ASSERT_EQ(client->post("/v1/impressions", "{ }").status, 200);
   ASSERT_EQ(client->post("/v1/impressions", "{}").status, 200);
-  // and from several connections at once
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([this] {
+    threads.emplace_back([this, t] {
       Client c(server->port());
-      for (int i = 0; i < 5; ++i) EXPECT_EQ(c.get("/v1/pixel?user_id=u").status, 200);
+      for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(c.get("/v1/pixel?user_id=u" + std::to_string(t * 5 + i)).status, 200);
     });
   }
   for (auto& t : threads) t.join();
   const auto seen = engine.seen();
-  ASSERT_EQ(seen.size(), 42u);
+  ASSERT_EQ(seen.size(), 43u);
   std::set<std::string> sources;
   for (const Submission& s : seen) sources.insert(s.source);
   EXPECT_EQ(sources.size(), 42u);
   EXPECT_NE(seen[0].source, seen[1].source);
+  EXPECT_EQ(seen[0].source, seen[2].source);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -784,7 +807,8 @@ TEST_F(HttpServerTest, IngestNeedsTheBearerTokenWhenOneIsSet) {
   options.bearer_token = "s3cret";
   start(options);
   const std::string refusal =
-      R"j({"error":"missing or wrong bearer token (send \"Authorization: Bearer <token>\")"})j";
+      R"j({"error":"missing or wrong bearer token (send \"Authorization: Bearer <token>\")",)j"
+      R"j("code":"unauthorized"})j";
   for (const char* path : {"/v1/impressions", "/v1/events", "/v1/bid-requests"}) {
     Reply r = client->post(path, "x");
     expect_json_answer(r, 401, refusal);
@@ -805,16 +829,120 @@ TEST_F(HttpServerTest, IngestNeedsTheBearerTokenWhenOneIsSet) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, kGif);
   EXPECT_EQ(client->get("/v1/pixel?user_id=u2", {"Authorization: Bearer s3cret"}).body, kGif);
-  // health, readiness and the query API are open
+  // health and readiness are open; the query API is not (issue 11: it returned user ids and IPs to anyone)
   EXPECT_EQ(client->get("/healthz").status, 200);
   EXPECT_EQ(client->get("/readyz").status, 200);
-  EXPECT_EQ(client->get("/v1/sql?q=SELECT%201%20AS%20one").status, 200);
-  EXPECT_EQ(client->get("/v1/report/campaigns").status, 200);
+  expect_json_answer(client->get("/v1/sql?q=SELECT%20user_id,%20ip%20FROM%20impressions"), 401, refusal);
+  expect_json_answer(client->get("/v1/report/campaigns"), 401, refusal);
+  EXPECT_EQ(client->get("/v1/sql?q=SELECT%201%20AS%20one", {"Authorization: Bearer s3cret"}).status, 200);
+  // the query API takes the header only: ?token= is for the pixel's <img>
+  expect_json_answer(client->get("/v1/report/campaigns?token=s3cret"), 401, refusal);
   const auto seen = engine.seen();
   ASSERT_EQ(seen.size(), 4u);
   // the token is not part of the record; the client's address is (no ip= given)
   EXPECT_EQ(seen[2].body, R"j({"user_id":"u1","ip":"127.0.0.1"})j");
   EXPECT_EQ(seen[3].body, R"j({"user_id":"u2","ip":"127.0.0.1"})j");
+}
+
+// Every route of the table, by every method it serves: 401 with WWW-Authenticate: Bearer without the
+// token or with a wrong one, and not 401 with it; only the health routes are open. A route added to the
+// table later is protected unless it is made an exception there, and then this test names it.
+TEST_F(HttpServerTest, EveryRouteButHealthNeedsTheTokenWhenOneIsSet) {
+  HttpServerOptions options;
+  options.bearer_token = "s3cret";
+  ServerHooks hooks;  // every hook set, so that no route is disabled (404)
+  hooks.metrics = [] { return std::string("advx_up 1\n"); };
+  hooks.alerts = [] { return std::string(R"({"alerts":[]})"); };
+  hooks.ready = [] { return true; };
+  start(options, hooks);
+  const std::set<std::string> open = {"/healthz", "/readyz"};
+  std::set<std::string> paths;
+  for (const HttpServer::RouteInfo& route : HttpServer::routes()) {
+    paths.insert(route.path);
+    std::vector<std::string> methods;
+    for (std::string_view rest = route.methods; !rest.empty();) {
+      const size_t comma = rest.find(',');
+      std::string_view m = rest.substr(0, comma);
+      while (m.starts_with(' ')) m.remove_prefix(1);
+      methods.emplace_back(m);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    ASSERT_FALSE(methods.empty()) << route.path;
+    for (const std::string& method : methods) {
+      SCOPED_TRACE(method + " " + route.path);
+      Call call;
+      call.method = method;
+      call.path = route.path;
+      if (method == "POST") call.body = route.path == "/v1/sql" ? "SELECT 1" : "{}";
+      const Reply without = client->send(call);
+      call.headers = {"Authorization: Bearer wrong"};
+      const Reply wrong = client->send(call);
+      call.headers = {"Authorization: Bearer s3cret"};
+      const Reply with = client->send(call);
+      EXPECT_EQ(with.code, CURLE_OK);
+      EXPECT_NE(with.status, 401);
+      EXPECT_NE(with.status, 0);
+      if (open.contains(route.path)) {
+        EXPECT_NE(without.status, 401);
+        EXPECT_EQ(without.status, with.status);
+        continue;
+      }
+      EXPECT_EQ(without.status, 401);
+      EXPECT_EQ(without.header("www-authenticate"), "Bearer");
+      EXPECT_EQ(wrong.status, 401);
+      EXPECT_EQ(wrong.header("www-authenticate"), "Bearer");
+      if (method != "HEAD") {
+        EXPECT_NE(without.body.find(R"("code":"unauthorized")"), std::string::npos);
+      }
+    }
+  }
+  // the table is the one served: it holds every endpoint of the API
+  for (const char* p : {"/v1/impressions", "/v1/events", "/v1/bid-requests", "/v1/pixel", "/healthz",
+                        "/readyz", "/metrics", "/v1/alerts", "/v1/report/campaigns", "/v1/report/funnel",
+                        "/v1/report/latency", "/v1/report/frequency", "/v1/sql"})
+    EXPECT_TRUE(paths.contains(p)) << p;
+  // a path outside the table is 404 with or without the token
+  EXPECT_EQ(client->get("/v1/nothing").status, 404);
+  EXPECT_EQ(client->get("/v1/nothing", {"Authorization: Bearer s3cret"}).status, 404);
+}
+
+// The token is checked before anything else about a route: without it, a disabled endpoint or a wrong
+// method says nothing of the configuration.
+TEST_F(HttpServerTest, WithoutTheTokenADisabledEndpointOrAWrongMethodIs401) {
+  HttpServerOptions options;
+  options.bearer_token = "s3cret";
+  start(options);  // no metrics or alerts hook
+  EXPECT_EQ(client->get("/metrics").status, 401);
+  EXPECT_EQ(client->get("/v1/alerts").status, 401);
+  EXPECT_EQ(client->get("/v1/impressions").status, 401);
+  EXPECT_EQ(client->get("/metrics", {"Authorization: Bearer s3cret"}).status, 404);
+  EXPECT_EQ(client->get("/v1/impressions", {"Authorization: Bearer s3cret"}).status, 405);
+}
+
+// metrics_public leaves /metrics open for a Prometheus without credentials, and nothing else.
+TEST_F(HttpServerTest, MetricsPublicOpensMetricsOnly) {
+  HttpServerOptions options;
+  options.bearer_token = "s3cret";
+  options.metrics_public = true;
+  ServerHooks hooks;
+  hooks.metrics = [] { return std::string("advx_up 1\n"); };
+  hooks.alerts = [] { return std::string(R"({"alerts":[]})"); };
+  start(options, hooks);
+  const Reply m = client->get("/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_EQ(m.body, "advx_up 1\n");
+  for (const char* path : {"/v1/sql?q=SELECT%201", "/v1/report/campaigns", "/v1/alerts", "/v1/pixel"}) {
+    const Reply r = client->get(path);
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_EQ(r.header("www-authenticate"), "Bearer") << path;
+  }
+  EXPECT_EQ(client->post("/v1/impressions", "{}").status, 401);
+  // without metrics_public, the same server shape keeps /metrics closed
+  server.reset();
+  options.metrics_public = false;
+  start(options, hooks);
+  EXPECT_EQ(client->get("/metrics").status, 401);
+  EXPECT_EQ(client->get("/metrics", {"Authorization: Bearer s3cret"}).status, 200);
 }
 
 TEST_F(HttpServerTest, WithoutATokenIngestIsOpen) {
@@ -1214,6 +1342,79 @@ TEST_F(HttpServerTest, RefusedOrFailingSqlIs400) {
   // the table is still there
   expect_json_answer(client->get("/v1/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20impressions"), 200,
                      "[\n  {\"n\": 3}\n]\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bounded queries (issue 11: one runaway query held every other query for over 55 s)
+
+// 5e11 pairs: hours of work, whatever the machine.
+constexpr std::string_view kRunaway =
+    "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range < b.range";
+
+// Polls `done` until it holds or 60 s have passed (a deadline, not a timing assertion).
+bool wait_for(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// A runaway query is answered 504 with the code query_timeout; while it runs, health, another query, a
+// report and an ingest request are all answered, each before the runaway's answer.
+TEST_F(HttpServerTest, ARunawayQueryIs504AndDelaysNoOtherRequest) {
+  use_query_pool(2, std::chrono::seconds(2));
+  start();
+  std::atomic<bool> runaway_answered{false};
+  Reply runaway;
+  std::thread t([&] {
+    Client c(server->port());
+    runaway = c.post("/v1/sql", std::string(kRunaway));
+    runaway_answered = true;
+  });
+  ASSERT_TRUE(wait_for([&] { return pool->stats().running == 1 || runaway_answered; }));
+  ASSERT_FALSE(runaway_answered) << runaway.body;
+  expect_json_answer(client->get("/healthz"), 200, R"j({"status":"ok"})j");
+  EXPECT_FALSE(runaway_answered);
+  expect_json_answer(client->get("/v1/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20impressions"), 200,
+                     "[\n  {\"n\": 3}\n]\n");
+  EXPECT_FALSE(runaway_answered);
+  EXPECT_EQ(client->get("/v1/report/campaigns").status, 200);
+  EXPECT_FALSE(runaway_answered);
+  expect_json_answer(client->post("/v1/impressions", "{}"), 200, kOkJson);
+  EXPECT_FALSE(runaway_answered);
+  t.join();
+  expect_json_answer(
+      runaway, 504,
+      R"j({"error":"the query ran past the 2 s timeout (test) and was interrupted","code":"query_timeout"})j");
+  // the interrupted worker serves again once DuckDB has unwound the query
+  EXPECT_TRUE(wait_for([&] { return pool->stats().running == 0; }));
+  EXPECT_EQ(client->get("/v1/sql?q=SELECT%2042%20AS%20n").body, "[\n  {\"n\": 42}\n]\n");
+  EXPECT_EQ(pool->stats().timed_out, 1u);
+}
+
+// Stopping the queries (what SIGTERM does first) answers a running query 503 at once, so the server's own
+// stop, which waits for every request in flight, is not held by it.
+TEST_F(HttpServerTest, StoppingTheQueriesAnswersARunningOne503AndLetsTheServerStop) {
+  use_query_pool(1, std::chrono::minutes(10));
+  start();
+  Reply runaway;
+  std::thread t([&] {
+    Client c(server->port());
+    runaway = c.get("/v1/report/campaigns?by=campaign");  // a report holds a worker like any query
+    runaway = c.post("/v1/sql", std::string(kRunaway));
+  });
+  ASSERT_TRUE(wait_for([&] { return pool->stats().succeeded == 1 && pool->stats().running == 1; }));
+  pool->stop();
+  t.join();
+  expect_json_answer(runaway, 503,
+                     R"j({"error":"shutting down: the query was interrupted","code":"shutting_down"})j");
+  EXPECT_EQ(runaway.header("retry-after"), "1");
+  const Reply after = client->get("/v1/sql?q=SELECT%201");
+  expect_json_answer(after, 503, R"j({"error":"shutting down: no new queries","code":"shutting_down"})j");
+  stop();  // returns: nothing is in flight
+  EXPECT_EQ(pool->stats().running, 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------

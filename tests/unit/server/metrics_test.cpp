@@ -29,6 +29,7 @@ TEST(Metrics, SamplesOfASnapshot) {
   m.kafka.push_back({"ad-impressions", 1, -1, 100});  // position not known yet: no sample
   m.http.push_back({"/v1/impressions", 200, 12});
   m.http.push_back({"other", 404, 1});
+  m.queries = {1, 2, 30, 4, 5, 6};
   const std::string text = prometheus_text(m);
   for (const char* line : {
            "advx_up 1\n",
@@ -49,6 +50,12 @@ TEST(Metrics, SamplesOfASnapshot) {
            "advx_kafka_consumer_lag{topic=\"ad-impressions\",partition=\"2\"} 60\n",
            "advx_http_requests_total{endpoint=\"/v1/impressions\",status=\"200\"} 12\n",
            "advx_http_requests_total{endpoint=\"other\",status=\"404\"} 1\n",
+           "advx_queries_running 1\n",
+           "advx_queries_waiting 2\n",
+           "advx_queries_total{outcome=\"ok\"} 30\n",
+           "advx_queries_total{outcome=\"failed\"} 4\n",
+           "advx_queries_total{outcome=\"timeout\"} 5\n",
+           "advx_queries_total{outcome=\"refused\"} 6\n",
            "# TYPE advx_events_read_total counter\n",
            "# TYPE advx_queue_bytes gauge\n",
        }) {
@@ -70,7 +77,8 @@ TEST(Metrics, SamplesOfASnapshot) {
   }
   // + the histograms: batch and commit (13 bounds + Inf, _sum, _count), lag per stream (15 + 1 + 2), and
   // the monitor's two unlabelled series, the dedup keys by tier and the dedup memory.
-  EXPECT_EQ(samples, 1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 2 + 1 + 2 * 16 + 3 * 18 + 2 + 2 + 1);
+  // + the query pool: running, waiting and answered by four outcomes.
+  EXPECT_EQ(samples, 1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 2 + 1 + 2 * 16 + 3 * 18 + 2 + 2 + 1 + 2 + 4);
 }
 
 // The exact exposition of a histogram with known observations: cumulative buckets, +Inf, _sum, _count.
