@@ -252,6 +252,18 @@ TEST(ServeE2E, TheTokenProtectsEverythingButHealth) {
 const std::string kRunawaySql =
     "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range < b.range";
 
+// Joins a client thread when the scope ends, also when an assertion returned early (a thread left joinable
+// would end the test program): the server is killed first, so that its request ends.
+struct JoinAtExit {
+  std::thread& thread;
+  ServeProcess& serve;
+  ~JoinAtExit() {
+    if (!thread.joinable()) return;
+    serve.kill(SIGKILL);
+    thread.join();
+  }
+};
+
 // Polls /metrics until `line` is in it, for up to 60 s.
 bool wait_for_metric(const std::string& base, const std::string& line) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -279,6 +291,7 @@ TEST(ServeE2E, ARunawayQueryIs504AndDelaysNeitherHealthNorQueriesNorIngest) {
     runaway = http_request("POST", base + "/v1/sql", kRunawaySql);
     runaway_answered = true;
   });
+  JoinAtExit cleanup{t, serve};
   ASSERT_TRUE(wait_for_metric(base, "advx_queries_running 1\n"));
   EXPECT_FALSE(runaway_answered);
   EXPECT_EQ(http_request("GET", base + "/healthz").status, 200);
@@ -314,6 +327,7 @@ TEST(ServeE2E, SigtermDuringARunawayQueryEndsServe) {
   const std::string base = "http://127.0.0.1:" + std::to_string(serve.port());
   HttpAnswer runaway;
   std::thread t([&] { runaway = http_request("POST", base + "/v1/sql", kRunawaySql); });
+  JoinAtExit cleanup{t, serve};
   ASSERT_TRUE(wait_for_metric(base, "advx_queries_running 1\n"));
   // kill() waits for the exit for up to 60 s (then SIGKILL and -2): the default query timeout is 30 s, so
   // an exit that waited for the query to end by itself could not pass either.

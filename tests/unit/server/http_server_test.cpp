@@ -1351,6 +1351,14 @@ TEST_F(HttpServerTest, RefusedOrFailingSqlIs400) {
 constexpr std::string_view kRunaway =
     "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range < b.range";
 
+// Runs `f` when the scope ends, also when an assertion returned early (a thread left joinable would end the
+// test program).
+template <class F>
+struct AtExit {
+  F f;
+  ~AtExit() { f(); }
+};
+
 // Polls `done` until it holds or 60 s have passed (a deadline, not a timing assertion).
 bool wait_for(const std::function<bool()>& done) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -1373,6 +1381,10 @@ TEST_F(HttpServerTest, ARunawayQueryIs504AndDelaysNoOtherRequest) {
     runaway = c.post("/v1/sql", std::string(kRunaway));
     runaway_answered = true;
   });
+  AtExit cleanup{[&] {
+    pool->stop();  // answers the runaway at once if an assertion ended the test early
+    if (t.joinable()) t.join();
+  }};
   ASSERT_TRUE(wait_for([&] { return pool->stats().running == 1 || runaway_answered; }));
   ASSERT_FALSE(runaway_answered) << runaway.body;
   expect_json_answer(client->get("/healthz"), 200, R"j({"status":"ok"})j");
@@ -1405,6 +1417,10 @@ TEST_F(HttpServerTest, StoppingTheQueriesAnswersARunningOne503AndLetsTheServerSt
     runaway = c.get("/v1/report/campaigns?by=campaign");  // a report holds a worker like any query
     runaway = c.post("/v1/sql", std::string(kRunaway));
   });
+  AtExit cleanup{[&] {
+    pool->stop();
+    if (t.joinable()) t.join();
+  }};
   ASSERT_TRUE(wait_for([&] { return pool->stats().succeeded == 1 && pool->stats().running == 1; }));
   pool->stop();
   t.join();

@@ -35,6 +35,14 @@ bool wait_for(const std::function<bool()>& done) {
   return true;
 }
 
+// Runs `f` when the scope ends, also when an assertion returned early (a thread left joinable would end the
+// test program).
+template <class F>
+struct AtExit {
+  F f;
+  ~AtExit() { f(); }
+};
+
 // The outcome of one call: its first cell, or the kind and text of what it threw.
 struct Outcome {
   std::string value;
@@ -115,6 +123,10 @@ TEST_F(QueryPoolTest, ARunawayQueryHoldsOneWorkerWhileOtherQueriesRun) {
     runaway = call(*pool, kRunaway);
     runaway_answered = true;
   });
+  AtExit cleanup{[&] {
+    pool->stop();
+    if (t.joinable()) t.join();
+  }};
   ASSERT_TRUE(wait_for([&] { return pool->stats().running == 1 || runaway_answered; }));
   for (int i = 0; i < 3; i++) {
     EXPECT_EQ(call(*pool, "SELECT " + std::to_string(i)).value, std::to_string(i));
@@ -139,6 +151,10 @@ TEST_F(QueryPoolTest, AQueryWaitingForABusyWorkerTimesOutAndNeverRuns) {
     } catch (const QueryTimeout&) {  // expected: it is held past the timeout
     }
   });
+  AtExit cleanup{[&] {
+    release.open();
+    if (holder.joinable()) holder.join();
+  }};
   ASSERT_TRUE(wait_for([&] { return pool->stats().running == 1; }));
   std::atomic<bool> ran{false};
   std::string message;
@@ -191,8 +207,14 @@ TEST_F(QueryPoolTest, StopAnswersRunningAndWaitingCallersAndRefusesNewOnes) {
   auto pool = make_pool(1, milliseconds(0));  // no timeout
   Outcome running, waiting;
   std::thread a([&] { running = call(*pool, kRunaway); });
+  std::thread b;
+  AtExit cleanup{[&] {
+    pool->stop();
+    for (std::thread* t : {&a, &b})
+      if (t->joinable()) t->join();
+  }};
   ASSERT_TRUE(wait_for([&] { return pool->stats().running == 1; }));
-  std::thread b([&] { waiting = call(*pool, "SELECT 1"); });
+  b = std::thread([&] { waiting = call(*pool, "SELECT 1"); });
   ASSERT_TRUE(wait_for([&] { return pool->stats().waiting == 1; }));
   pool->stop();
   a.join();
