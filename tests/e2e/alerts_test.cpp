@@ -89,7 +89,7 @@ TEST(ServeAlerts, AMalformedBurstFiresAndResolvesThroughTheWebhook) {
   std::string firing;
   for (int i = 0; i < 25 && firing.empty(); i++) {
     ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(5, 20, i)).status, 200);
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(200ms);  // pacing: the traffic spans the monitor's 1 s buckets
   }
   firing = hook.wait_for("[FIRING] reject_rate", 15s);
   ASSERT_FALSE(firing.empty()) << slurp(dir.str("serve.log"));
@@ -120,7 +120,7 @@ TEST(ServeAlerts, AMalformedBurstFiresAndResolvesThroughTheWebhook) {
   std::string resolved;
   for (int i = 0; i < 50 && resolved.empty(); i++) {
     ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(20, 0, 100 + i)).status, 200);
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(200ms);  // pacing: the traffic spans the monitor's 1 s buckets
     resolved = hook.wait_for("[RESOLVED] reject_rate", 0s);
   }
   if (resolved.empty()) resolved = hook.wait_for("[RESOLVED] reject_rate", 10s);
@@ -170,7 +170,7 @@ TEST(ServeAlerts, AlertmanagerReceivesTheAlertAndSeesItResolve) {
   const auto fire_deadline = std::chrono::steady_clock::now() + 20s;
   for (int i = 0; std::chrono::steady_clock::now() < fire_deadline; i++) {
     ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(5, 20, i)).status, 200);
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(200ms);  // pacing: the traffic spans the monitor's 1 s buckets
     listed = listed_alerts(am.port(), "reject_rate", &error);
     ASSERT_TRUE(error.empty()) << error;
     if (listed.count("") && listed[""].state == "active") break;
@@ -195,7 +195,7 @@ TEST(ServeAlerts, AlertmanagerReceivesTheAlertAndSeesItResolve) {
   const auto resolve_deadline = std::chrono::steady_clock::now() + 15s;
   for (int i = 0; std::chrono::steady_clock::now() < resolve_deadline; i++) {
     ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(20, 0, 100 + i)).status, 200);
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(200ms);  // pacing: the traffic spans the monitor's 1 s buckets
     listed = listed_alerts(am.port(), "reject_rate", &error);
     ASSERT_TRUE(error.empty()) << error;
     if (listed.empty()) break;
@@ -235,7 +235,7 @@ TEST(ServeAlerts, ALateSourceFiresDelayAndResolvesWhenItCatchesUp) {
   std::string firing;
   for (int i = 0; i < 40 && firing.empty(); i++) {
     ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(10, 0, i, -20 * 60)).status, 200);
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(200ms);  // pacing: the traffic spans the monitor's 1 s buckets
     firing = hook.wait_for("[FIRING] delay", 0s);
   }
   ASSERT_FALSE(firing.empty()) << slurp(dir.str("serve.log"));
@@ -245,7 +245,7 @@ TEST(ServeAlerts, ALateSourceFiresDelayAndResolvesWhenItCatchesUp) {
   std::string resolved;
   for (int i = 0; i < 50 && resolved.empty(); i++) {
     ASSERT_EQ(http_request("POST", base + "/v1/impressions", impressions(10, 0, 100 + i)).status, 200);
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(200ms);  // pacing: the traffic spans the monitor's 1 s buckets
     resolved = hook.wait_for("[RESOLVED] delay", 0s);
   }
   EXPECT_FALSE(resolved.empty()) << slurp(dir.str("serve.log"));

@@ -252,8 +252,11 @@ TEST_F(KafkaConsumerTest, RefusedSubmissionsAreOfferedAgain) {
   std::string error;
   ASSERT_TRUE(consumer.start(&error)) << error;
   ASSERT_TRUE(wait_for([&] { return count_records(engine) >= 100; }, 30s));
-  engine.set_refusing(true);  // a full queue for longer than the consumer waits before pausing
-  std::this_thread::sleep_for(400ms);
+  // A full queue for longer than the consumer waits before pausing (250 ms): it offers the submission again
+  // every 20 ms, so 15 refusals span 280 ms at least, however slow the machine.
+  const int refused_before = engine.refused();
+  engine.set_refusing(true);
+  ASSERT_TRUE(wait_for([&] { return engine.refused() >= refused_before + 15; }, 30s));
   const size_t during = count_records(engine);
   engine.set_refusing(false);
   EXPECT_TRUE(wait_for([&] { return count_records(engine) >= 900; }, 30s)) << count_records(engine);
@@ -343,10 +346,12 @@ TEST_F(KafkaConsumerTest, RegistryOutageHoldsBidRequestsUntilItEnds) {
   ASSERT_TRUE(consumer.start(&error)) << error;
   // Impressions go on meanwhile; no bid request is submitted, none rejected.
   EXPECT_TRUE(wait_for([&] { return count_records(engine) >= 60; }, 30s));
-  // The mock cluster may start a partition up to a second late: wait until a bid request has met the
-  // failing registry, then give a wrongly released one time to arrive.
-  EXPECT_TRUE(wait_for([&] { return registry.requests(1) >= 1; }, 30s));
-  std::this_thread::sleep_for(500ms);
+  // The mock cluster may start a partition up to a second late. Wait until the held bid requests have been
+  // retried (three partitions ask once each, then again after a 200 ms backoff): the consumer went on for
+  // longer than a batch waits (100 ms) since it met the failing registry, and flush() commits whatever it
+  // submitted meanwhile, so a wrongly released bid request would be in committed() by now.
+  EXPECT_TRUE(wait_for([&] { return registry.requests(1) >= 5; }, 30s));
+  engine.flush();
   for (const Submission& s : engine.committed()) EXPECT_NE(s.stream, Stream::bid_requests);
   EXPECT_GE(registry.requests(1), 1);
   registry.set_failing(false);
@@ -408,7 +413,7 @@ TEST_F(KafkaConsumerTest, RebalanceBetweenTwoConsumersLosesAndRepeatsNothing) {
   std::thread producer([&] {
     for (int i = 900; i < 1800; ++i) {
       kafka.produce(imps, i % 3, imp(i));
-      if (i % 50 == 0) std::this_thread::sleep_for(20ms);
+      if (i % 50 == 0) std::this_thread::sleep_for(20ms);  // pacing: messages arrive during the rebalance
     }
     kafka.flush();
   });
