@@ -486,13 +486,14 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
       break;
     }
   }
-  // At least one commit per file per run; the last one's kill also gets a third run below.
+  // At least one commit per file per run.
   EXPECT_GE(commits, int(generated_files(data()).size()));
   // 2. Attribution done, not committed: every row stored, no click attributed yet.
   run_point({"attribution.before_commit", {"ADVX_CRASH_AT=attribution.before_commit"}, 0, true});
   ASSERT_FALSE(figures.empty());
   EXPECT_EQ(figures.back().phase, "attribution not committed");
-  // 3. SIGKILL at times spread over the reference run, and three inside its attribution phase.
+  // 3. SIGKILL at times spread over the reference run (those at 55 % and in the attribution phase, below,
+  // also get a third run).
   for (int pct = 5; pct <= 95; pct += 10) {
     run_point({"timed " + std::to_string(pct) + "%", {}, total * pct / 100.0, pct == 55});
   }
