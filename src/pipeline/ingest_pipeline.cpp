@@ -195,7 +195,8 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
         first_block = false;
       } else {
         buf.resize(std::max(buf.size(), carry.size() + block + kInputPadding));
-        std::memcpy(buf.data(), carry.data(), carry.size());
+        if (!carry.empty())
+          std::memcpy(buf.data(), carry.data(), carry.size());  // an empty carry may be null
         len = carry.size();
       }
       carry.clear();
