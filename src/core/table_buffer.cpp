@@ -47,34 +47,6 @@ static_assert(named(kBidRequestColumns, col::bid_source + 1, "source_record") &&
 static_assert(named(kCampaignColumns, col::cmp_currency, "currency"));
 static_assert(named(kCreativeColumns, col::cre_height, "height"));
 
-std::string_view sql_type_name(ColumnType t) {
-  switch (t) {
-    case ColumnType::varchar:
-      return "VARCHAR";
-    case ColumnType::blob:
-      return "BLOB";
-    case ColumnType::boolean:
-      return "BOOLEAN";
-    case ColumnType::utinyint:
-      return "UTINYINT";
-    case ColumnType::integer:
-      return "INTEGER";
-    case ColumnType::bigint:
-      return "BIGINT";
-    case ColumnType::ubigint:
-      return "UBIGINT";
-    case ColumnType::double_:
-      return "DOUBLE";
-    case ColumnType::timestamp:
-      return "TIMESTAMP";
-    case ColumnType::date:
-      return "DATE";
-    case ColumnType::money:
-      return "DECIMAL(38,12)";
-  }
-  return "?";
-}
-
 }  // namespace
 
 void TableBuffer::misuse(Setter s, int col, size_t row) const {

@@ -22,6 +22,35 @@ enum class ColumnType : uint8_t {
   money,      // DECIMAL(38,12): exact sums of money (rollups); written by SQL only, never appended
 };
 
+// The SQL type of a column (DuckDB's names): the DDL and the messages that name a column's type.
+constexpr std::string_view sql_type_name(ColumnType t) {
+  switch (t) {
+    case ColumnType::varchar:
+      return "VARCHAR";
+    case ColumnType::blob:
+      return "BLOB";
+    case ColumnType::boolean:
+      return "BOOLEAN";
+    case ColumnType::utinyint:
+      return "UTINYINT";
+    case ColumnType::integer:
+      return "INTEGER";
+    case ColumnType::bigint:
+      return "BIGINT";
+    case ColumnType::ubigint:
+      return "UBIGINT";
+    case ColumnType::double_:
+      return "DOUBLE";
+    case ColumnType::timestamp:
+      return "TIMESTAMP";
+    case ColumnType::date:
+      return "DATE";
+    case ColumnType::money:
+      return "DECIMAL(38,12)";
+  }
+  return "?";
+}
+
 struct ColumnDef {
   std::string_view name;
   ColumnType type;

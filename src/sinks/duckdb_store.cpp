@@ -50,34 +50,6 @@ duckdb_type duckdb_type_of(ColumnType t) {
   return DUCKDB_TYPE_INVALID;
 }
 
-const char* sql_type_of(ColumnType t) {
-  switch (t) {
-    case ColumnType::varchar:
-      return "VARCHAR";
-    case ColumnType::blob:
-      return "BLOB";
-    case ColumnType::boolean:
-      return "BOOLEAN";
-    case ColumnType::utinyint:
-      return "UTINYINT";
-    case ColumnType::integer:
-      return "INTEGER";
-    case ColumnType::bigint:
-      return "BIGINT";
-    case ColumnType::ubigint:
-      return "UBIGINT";
-    case ColumnType::double_:
-      return "DOUBLE";
-    case ColumnType::timestamp:
-      return "TIMESTAMP";
-    case ColumnType::date:
-      return "DATE";
-    case ColumnType::money:
-      return "DECIMAL(38,12)";
-  }
-  return "?";
-}
-
 // RAII for the C API's handles, so every throw path releases them (Result: sinks/duckdb_util.hpp).
 struct Chunk {
   duckdb_data_chunk c = nullptr;
@@ -440,7 +412,8 @@ struct DuckDbStore::Impl {
       LogicalType have(duckdb_appender_column_type(app->appender, c));
       if (duckdb_get_type_id(have.t) != duckdb_type_of(def.columns[c].type)) {
         throw StoreError("table " + name + " column " + std::string(def.columns[c].name) + " is not " +
-                         sql_type_of(def.columns[c].type) + " (database from another advx version?)");
+                         std::string(sql_type_name(def.columns[c].type)) +
+                         " (database from another advx version?)");
       }
       types.push_back(duckdb_create_logical_type(duckdb_type_of(def.columns[c].type)));
     }
@@ -607,7 +580,7 @@ void DuckDbStore::ensure_schema() {
     ddl += "CREATE TABLE IF NOT EXISTS " + quote_ident(def->name) + " (";
     for (size_t c = 0; c < def->columns.size(); ++c) {
       if (c) ddl += ", ";
-      ddl += quote_ident(def->columns[c].name) + " " + sql_type_of(def->columns[c].type);
+      ddl += quote_ident(def->columns[c].name) + " " + std::string(sql_type_name(def->columns[c].type));
     }
     ddl += ");\n";
     for (const ColumnDef& col : def->columns) {
