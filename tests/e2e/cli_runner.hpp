@@ -93,20 +93,7 @@ inline CommandResult run_advx_env(const std::vector<std::string>& env, const std
 }
 
 inline CommandResult run_advx(const std::vector<std::string>& args, const std::string& scratch) {
-  std::string cmd = shell_quote(ADVX_BINARY);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  const std::string err_path = scratch + "/.stderr";
-  cmd += " 2>" + shell_quote(err_path) + " </dev/null";
-  CommandResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err_path);
-  return r;
+  return run_advx_env({}, args, scratch);
 }
 
 inline CommandResult run_advx(std::initializer_list<std::string> args, const std::string& scratch) {
@@ -140,6 +127,30 @@ inline std::vector<std::string> generated_files(const std::filesystem::path& dir
       files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// Pieces of at most `lines` records, cut at record ends (CSV: where quotes balance), each CSV piece with
+// the header.
+inline std::vector<std::string> pieces(const std::string& text, bool csv, size_t lines) {
+  std::string header;
+  size_t from = 0;
+  if (csv) {
+    header = text.substr(0, text.find('\n') + 1);
+    from = header.size();
+  }
+  std::vector<std::string> out;
+  bool quoted = false;
+  size_t n = 0, start = from;
+  for (size_t i = from; i < text.size(); i++) {
+    if (csv && text[i] == '"') quoted = !quoted;
+    if (text[i] == '\n' && !quoted && ++n == lines) {
+      out.push_back(header + text.substr(start, i + 1 - start));
+      start = i + 1;
+      n = 0;
+    }
+  }
+  if (start < text.size()) out.push_back(header + text.substr(start));
+  return out;
 }
 
 }  // namespace advx::test

@@ -542,28 +542,6 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
 // ---------------------------------------------------------------------------------------------------------
 // advx serve
 
-// Pieces of at most `lines` records cut at line ends, each CSV piece with the header line (the generated
-// CSV quotes no newline).
-std::vector<std::string> text_pieces(const std::string& text, bool csv, size_t lines) {
-  std::string header;
-  size_t start = 0;
-  if (csv) {
-    header = text.substr(0, text.find('\n') + 1);
-    start = header.size();
-  }
-  std::vector<std::string> out;
-  size_t n = 0;
-  for (size_t i = start; i < text.size(); i++) {
-    if (text[i] == '\n' && ++n == lines) {
-      out.push_back(header + text.substr(start, i + 1 - start));
-      start = i + 1;
-      n = 0;
-    }
-  }
-  if (start < text.size()) out.push_back(header + text.substr(start));
-  return out;
-}
-
 // An Avro object container file cut into one file per data block, each with the original header (magic,
 // metadata, sync marker). Empty when `ocf` is not one.
 std::vector<std::string> avro_pieces(const std::string& ocf) {
@@ -626,10 +604,9 @@ std::vector<Body> bodies_of(const std::string& data) {
     const std::string ext = fs::path(f).extension().string();
     const std::string content = slurp(f);
     if (ext == ".jsonl") {
-      for (auto& b : text_pieces(content, false, 250))
-        streams[0].push_back({"/v1/impressions", std::move(b)});
+      for (auto& b : pieces(content, false, 250)) streams[0].push_back({"/v1/impressions", std::move(b)});
     } else if (ext == ".csv") {
-      for (auto& b : text_pieces(content, true, 40)) streams[1].push_back({"/v1/events", std::move(b)});
+      for (auto& b : pieces(content, true, 40)) streams[1].push_back({"/v1/events", std::move(b)});
     } else {
       std::vector<std::string> pieces = avro_pieces(content);
       EXPECT_FALSE(pieces.empty()) << f << " is not an Avro object container file";

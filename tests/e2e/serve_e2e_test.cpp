@@ -30,30 +30,6 @@ std::string gzip(const std::string& in) {
   return out;
 }
 
-// Pieces of at most `lines` records, cut at record ends (CSV: where quotes balance), each CSV piece with
-// the header.
-std::vector<std::string> pieces(const std::string& text, bool csv, size_t lines) {
-  std::string header;
-  size_t from = 0;
-  if (csv) {
-    header = text.substr(0, text.find('\n') + 1);
-    from = header.size();
-  }
-  std::vector<std::string> out;
-  bool quoted = false;
-  size_t n = 0, start = from;
-  for (size_t i = from; i < text.size(); i++) {
-    if (csv && text[i] == '"') quoted = !quoted;
-    if (text[i] == '\n' && !quoted && ++n == lines) {
-      out.push_back(header + text.substr(start, i + 1 - start));
-      start = i + 1;
-      n = 0;
-    }
-  }
-  if (start < text.size()) out.push_back(header + text.substr(start));
-  return out;
-}
-
 TEST(ServeE2E, HttpCollectorEqualsIngest) {
   TempDir dir;
   ASSERT_EQ(run_advx({"gen", "--out", dir.str("data"), "--impressions", "20000", "--seed", "5", "--files",
