@@ -17,15 +17,15 @@
 #include <string>
 
 #include "correlate/attribution.hpp"
-#include "sinks/duckdb_store.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 namespace {
 
 using advx::DuckDbStore;
 
 std::string one(DuckDbStore& store, const std::string& sql) {
-  advx::QueryResult r = store.query(sql);
-  return r.rows.empty() ? "" : r.rows[0][0];
+  const advx::ResultTable r = store.query(sql);
+  return r.rows() == 0 ? "" : r.text(0, 0);
 }
 
 // The attribution outcome, for comparing the two sides.

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/table_schema.hpp"
-#include "sinks/duckdb_store.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 namespace {
 
@@ -163,7 +163,7 @@ double run_appender(size_t rows, const std::string& path) {
   spent += commit_time;
   std::printf("  appender: %.3f s in append(), %.3f s in commit()\n", seconds(spent - commit_time),
               seconds(commit_time));
-  std::string stored = store.query("SELECT count(*) FROM impressions").rows.at(0).at(0);
+  std::string stored = store.query("SELECT count(*) FROM impressions").text(0, 0);
   if (stored != std::to_string(rows)) {
     std::fprintf(stderr, "appender stored %s rows, expected %zu\n", stored.c_str(), rows);
     std::exit(1);

@@ -25,6 +25,7 @@
 
 #include "pipeline/stream_engine.hpp"
 #include "sources/kafka/kafka_consumer.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 namespace {
 

@@ -3,18 +3,19 @@
 // lifecycle as advx serve and lists every alert that fired, with when it fired and resolved. Exit 0 when
 // none fired, 1 when one did (or the store failed), 2 on wrong usage. docs/ALERTS.md.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "cli/app.hpp"
 #include "cli/serve_config.hpp"
+#include "cli/store_setup.hpp"
 #include "core/time_util.hpp"
 #include "monitor/alert_tracker.hpp"
 #include "monitor/quality_frame.hpp"
 #include "monitor/rules.hpp"
-#include "sinks/duckdb_store.hpp"
-#include "sinks/report_queries.hpp"
-#include "sinks/result_format.hpp"
+#include "store/report_request.hpp"
+#include "store/result_format.hpp"
 
 namespace advx::cli {
 
@@ -30,49 +31,79 @@ struct CheckOptions {
   bool signals = false;
 };
 
-std::string number(double v) {
+// Values as people read them: 6 significant digits.
+double rounded(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
+  return std::strtod(buf, nullptr);
 }
 
-QueryResult alerts_result(const std::vector<monitor::Alert>& alerts) {
-  QueryResult r;
-  r.column_names = {"rule",     "source",      "campaign", "severity",  "state",
-                    "fired_at", "resolved_at", "value",    "threshold", "summary"};
-  r.column_types = {"VARCHAR",   "VARCHAR",   "VARCHAR", "VARCHAR", "VARCHAR",
-                    "TIMESTAMP", "TIMESTAMP", "DOUBLE",  "DOUBLE",  "VARCHAR"};
+ResultColumn& add_column(ResultTable& r, const char* name, ValueType type) {
+  ResultColumn& c = r.columns.emplace_back();
+  c.name = name;
+  c.type = type;
+  return c;
+}
+
+void push_text_or_null(ResultColumn& c, const std::string& v) {
+  if (v.empty())
+    c.push_null();
+  else
+    c.push_text(v);
+}
+
+ResultTable alerts_result(const std::vector<monitor::Alert>& alerts) {
+  ResultTable r;
+  for (const char* name : {"rule", "source", "campaign", "severity", "state"})
+    add_column(r, name, ValueType::text);
+  // Times as ISO-8601 text, as the rest of advx's messages write them.
+  add_column(r, "fired_at", ValueType::text);
+  add_column(r, "resolved_at", ValueType::text);
+  add_column(r, "value", ValueType::real);
+  add_column(r, "threshold", ValueType::real);
+  add_column(r, "summary", ValueType::text);
+  auto& c = r.columns;
   for (const monitor::Alert& a : alerts) {
-    r.rows.push_back({a.rule, a.source, a.campaign, a.severity,
-                      std::string(monitor::alert_state_name(a.state)), format_timestamp(a.fired_at_us),
-                      a.resolved_at_us ? format_timestamp(a.resolved_at_us) : "", number(a.value),
-                      number(a.threshold), a.summary});
-    r.is_null.push_back({0, a.source.empty(), a.campaign.empty(), 0, 0, 0, a.resolved_at_us == 0, 0, 0, 0});
+    c[0].push_text(a.rule);
+    push_text_or_null(c[1], a.source);
+    push_text_or_null(c[2], a.campaign);
+    c[3].push_text(a.severity);
+    c[4].push_text(std::string(monitor::alert_state_name(a.state)));
+    c[5].push_text(format_timestamp(a.fired_at_us));
+    if (a.resolved_at_us)
+      c[6].push_text(format_timestamp(a.resolved_at_us));
+    else
+      c[6].push_null();
+    c[7].push_real(rounded(a.value));
+    c[8].push_real(rounded(a.threshold));
+    c[9].push_text(a.summary);
   }
   return r;
 }
 
 // --signals: the per-minute signals the rules read, one row per stream and minute of the range.
-QueryResult signals_result(const monitor::QualityFrame& frame, int64_t from, int64_t to) {
-  QueryResult r;
-  r.column_names = {"minute",    "stream",        "stored",        "rejected",        "filtered",
-                    "lag_p95_s", "unknown",       "auction_named", "auction_unknown", "auction_won",
-                    "clicks",    "orphan_clicks", "conversions"};
-  r.column_types.assign(r.column_names.size(), "BIGINT");
-  r.column_types[0] = "TIMESTAMP";
-  r.column_types[1] = "VARCHAR";
-  r.column_types[5] = "DOUBLE";
+ResultTable signals_result(const monitor::QualityFrame& frame, int64_t from, int64_t to) {
+  ResultTable r;
+  add_column(r, "minute", ValueType::text);
+  add_column(r, "stream", ValueType::text);
+  for (const char* name : {"stored", "rejected", "filtered"}) add_column(r, name, ValueType::integer);
+  add_column(r, "lag_p95_s", ValueType::real);
+  for (const char* name : {"unknown", "auction_named", "auction_unknown", "auction_won", "clicks",
+                           "orphan_clicks", "conversions"})
+    add_column(r, name, ValueType::integer);
+  auto& c = r.columns;
   for (auto it = frame.streams.lower_bound(from); it != frame.streams.end() && it->first < to; ++it) {
     for (int s = 0; s < kStreamCount; s++) {
       const monitor::StreamMinute& m = it->second[size_t(s)];
       if (m.records() == 0) continue;
-      r.rows.push_back({format_timestamp(it->first), std::string(stream_name(Stream(s))),
-                        std::to_string(m.stored), std::to_string(m.rejected), std::to_string(m.filtered),
-                        number(monitor::lag_quantile(m.lag, 0.95)), std::to_string(m.unknown),
-                        std::to_string(m.auction_named), std::to_string(m.auction_unknown),
-                        std::to_string(m.auction_won), std::to_string(m.clicks),
-                        std::to_string(m.orphan_clicks), std::to_string(m.conversions)});
-      r.is_null.emplace_back(r.column_names.size(), 0);
+      c[0].push_text(format_timestamp(it->first));
+      c[1].push_text(std::string(stream_name(Stream(s))));
+      const uint64_t counts[] = {m.stored,        m.rejected,        m.filtered,    m.unknown,
+                                 m.auction_named, m.auction_unknown, m.auction_won, m.clicks,
+                                 m.orphan_clicks, m.conversions};
+      for (size_t i = 0; i < 3; i++) c[2 + i].push_int(int64_t(counts[i]));
+      c[5].push_real(rounded(monitor::lag_quantile(m.lag, 0.95)));
+      for (size_t i = 3; i < 10; i++) c[3 + i].push_int(int64_t(counts[i]));
     }
   }
   return r;
@@ -92,9 +123,9 @@ int run_check(const CheckOptions& o) {
   }
   const monitor::ArrivalClock clock =
       o.clock == "ingested_at" ? monitor::ArrivalClock::ingested_at : monitor::ArrivalClock::file_order;
-  std::unique_ptr<DuckDbStore> store;
+  std::unique_ptr<Store> store;
   try {
-    store = std::make_unique<DuckDbStore>(o.db, StoreMode::read_only);
+    store = open_store(o.db, StoreMode::read_only);
   } catch (const StoreError& e) {
     std::fprintf(stderr, "advx check: %s: %s\n", o.db.c_str(), e.what());
     return kExitFailure;
@@ -115,7 +146,7 @@ int run_check(const CheckOptions& o) {
     const int64_t lookback = monitor::lookback(config.rules, monitor::kMinuteUs).streams_us;
     const monitor::QualityFrame frame = monitor::read_quality_frame(*store, from - lookback, to, clock);
     if (o.signals) {
-      const QueryResult result = signals_result(frame, from, to);
+      const ResultTable result = signals_result(frame, from, to);
       if (!write_stdout(format_result(result, o.format))) return cannot_write();
       return kExitOk;
     }
@@ -125,7 +156,7 @@ int run_check(const CheckOptions& o) {
     for (int64_t now = from + monitor::kMinuteUs; now <= to; now += monitor::kMinuteUs, evaluations++)
       tracker.update(monitor::evaluate(config.rules, frame, now, &campaigns), now);
     const std::vector<monitor::Alert>& fired = tracker.fired();
-    const QueryResult result = alerts_result(fired);
+    const ResultTable result = alerts_result(fired);
     if (!write_stdout(format_result(result, o.format))) return cannot_write();
     std::fprintf(stderr, "advx check: %zu alert%s fired from %s to %s (%llu evaluations, one per minute)\n",
                  fired.size(), fired.size() == 1 ? "" : "s", format_timestamp(from).c_str(),
@@ -142,7 +173,7 @@ int run_check(const CheckOptions& o) {
 void add_check_command(CLI::App& app, int& result) {
   auto opts = std::make_shared<CheckOptions>();
   auto* sub = app.add_subcommand("check", "Data-quality rules over stored data: exit 1 when an alert fires");
-  sub->add_option("--db", opts->db, "DuckDB database file")->capture_default_str();
+  add_store_options(*sub, opts->db);
   sub->add_option("--config", opts->config,
                   "TOML file whose [rules.*] sections set the rules (as advx serve)")
       ->check(CLI::ExistingFile);

@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "cli/app.hpp"
+#include "cli/store_setup.hpp"
 #include "core/time_util.hpp"
-#include "sinks/parquet_export.hpp"
+#include "store/store.hpp"
 
 namespace advx::cli {
 
@@ -80,7 +81,8 @@ int run_export(const ExportOptions& opts) {
   }
 
   try {
-    ParquetExporter exporter(opts.db);  // before creating --out: a missing database leaves nothing behind
+    // Opened before creating --out: a missing database leaves nothing behind.
+    const std::unique_ptr<Store> store = open_store(opts.db, StoreMode::read_only);
     fs::create_directories(out, ec);
     if (ec) {
       std::fprintf(stderr, "advx export: cannot create %s: %s\n", opts.out.c_str(), ec.message().c_str());
@@ -95,7 +97,7 @@ int run_export(const ExportOptions& opts) {
           return kExitFailure;
         }
       }
-      const TableExportStats s = exporter.export_table(*spec, dir.string(), range);
+      const TableExportStats s = store->export_table(*spec, dir.string(), range);
       std::printf("%-12.*s %12" PRIu64 " rows %6" PRIu64 " files %14" PRIu64 " bytes  %s\n",
                   static_cast<int>(spec->table.size()), spec->table.data(), s.rows, s.files, s.bytes,
                   dir.c_str());
@@ -133,7 +135,7 @@ void add_export_command(CLI::App& app, int& result) {
       "UTC.\n"
       "The database is attached read-only and never modified. See docs/EXPORT.md.\n"
       "Example: advx export --db advx.duckdb --out lake --from 2026-11-01 --to 2026-11-02");
-  sub->add_option("--db", opts->db, "DuckDB database file written by advx ingest")->capture_default_str();
+  add_store_options(*sub, opts->db);
   sub->add_option("--out", opts->out, "Output folder: must be missing or empty unless --overwrite")
       ->required();
   sub->add_option("--from", opts->from, "First event time to export (inclusive)");

@@ -129,10 +129,11 @@ int run_ingest(const IngestArgs& a) {
     }
   }
 
-  DuckDbStore store(a.db);
+  const std::unique_ptr<Store> opened = open_store(a.db, StoreMode::read_write);
+  Store& store = *opened;
   // DuckDB caches up to 80 % of RAM by default; an ingest needs little once rows are committed, and the
   // budget of SPEC-scale runs (10M impressions under 1.5 GB) is spent better on the dedup index.
-  store.execute("SET memory_limit = '" + a.memory_limit + "'");
+  store.set_memory_limit(a.memory_limit);
   store.ensure_schema();
   Dimensions dims;
   if (!load_dimensions(dims_dir, store, dims, &error)) {
@@ -173,7 +174,7 @@ int run_ingest(const IngestArgs& a) {
   // SPEC 2.6: attribute again every user and campaign that this run's rows touch, and those of any earlier
   // run killed before its attribution committed (the debts in advx_attribution_pending). Set-based joins
   // over the touched pairs' events, so DuckDB gets the larger budget now that the ingest is done.
-  store.execute("SET memory_limit = '" + a.correlate_memory_limit + "'");
+  store.set_memory_limit(a.correlate_memory_limit);
   AttributionWindows windows;
   windows.click_us = int64_t(a.click_window_s * 1e6);
   windows.click_through_us = int64_t(a.click_through_window_s * 1e6);
@@ -224,7 +225,7 @@ void add_ingest_command(CLI::App& app, int& result) {
   CLI::App* sub = app.add_subcommand("ingest",
                                      "Ingest files or folders of impressions (JSON), clicks/conversions "
                                      "(CSV) and bid requests (Avro) into the store");
-  sub->add_option("--db", args->db, "DuckDB database file (created if missing)")->capture_default_str();
+  add_store_options(*sub, args->db);
   sub->add_option("--dims", args->dims,
                   "Folder with campaigns.csv and creatives.csv (default: PATH/dims, "
                   "else the dimensions already in the store)");

@@ -1,5 +1,6 @@
 // advx report campaigns|funnel|latency|frequency: insights over the store (SPEC 2.7), as a table, CSV or
-// JSON. The SQL lives in sinks/report_queries.hpp; docs/REPORTS.md describes every column.
+// JSON. Each store engine holds the SQL (e.g. store/duckdb/duckdb_reports.cpp); docs/REPORTS.md describes
+// every column.
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -8,9 +9,9 @@
 #include <vector>
 
 #include "cli/app.hpp"
-#include "sinks/duckdb_store.hpp"
-#include "sinks/report_queries.hpp"
-#include "sinks/result_format.hpp"
+#include "cli/store_setup.hpp"
+#include "store/report_request.hpp"
+#include "store/result_format.hpp"
 
 namespace advx::cli {
 
@@ -58,19 +59,27 @@ report::TimeRange time_range(const ReportOptions& opts) {
   return range;
 }
 
-int print_report(const char* name, const ReportOptions& opts, const std::string& sql) {
+ReportRequest request(report::Kind kind, bool by_campaign, const report::TimeRange& range) {
+  ReportRequest q;
+  q.kind = kind;
+  q.by_campaign = by_campaign;
+  q.range = range;
+  return q;
+}
+
+int print_report(const char* name, const ReportOptions& opts, const ReportRequest& request) {
   std::error_code ec;
-  if (!std::filesystem::exists(opts.db, ec)) {
+  if (const std::string path = duckdb_path_of(opts.db); !path.empty() && !std::filesystem::exists(path, ec)) {
     std::fprintf(stderr, "advx report %s: no database at %s (run advx ingest first)\n", name,
                  opts.db.c_str());
     return kExitFailure;
   }
   try {
-    DuckDbStore store(opts.db, StoreMode::read_only);
-    const QueryResult result = store.query_read_only(sql);
+    const std::unique_ptr<Store> store = open_store(opts.db, StoreMode::read_only);
+    const ResultTable result = store->report(request);
     // People read the table: thousands separators and percentages; tools read CSV and JSON as stored.
     const std::string text =
-        format_result(opts.format == "table" ? report::humanize(result) : result, opts.format);
+        opts.format == "table" ? format_table(report::humanize(result)) : format_result(result, opts.format);
     if (!write_stdout(text)) {
       std::fprintf(stderr, "advx report %s: cannot write the result to standard output\n", name);
       return kExitFailure;
@@ -87,7 +96,7 @@ CLI::App* add_report(CLI::App& parent, const char* name, const char* description
                      const std::shared_ptr<ReportOptions>& opts, const std::vector<std::string>& by_values,
                      const char* by_help) {
   auto* sub = parent.add_subcommand(name, description);
-  sub->add_option("--db", opts->db, "DuckDB database file written by advx ingest")->capture_default_str();
+  add_store_options(*sub, opts->db);
   sub->add_option("--from", opts->from, "Only events at or after this time (ISO-8601 or YYYY-MM-DD, UTC)")
       ->check(time_bound_validator());
   sub->add_option("--to", opts->to, "Only events before this time (exclusive)")
@@ -129,8 +138,10 @@ void add_report_command(CLI::App& app, int& result) {
       report::Dimension d{};
       if (report::parse_dimension(name, &d)) by.push_back(d);
     }
-    result = print_report("campaigns", *campaigns,
-                          report::campaigns_sql(by, time_range(*campaigns), scan_of(*campaigns)));
+    ReportRequest q = request(report::Kind::campaigns, false, time_range(*campaigns));
+    q.by = std::move(by);
+    q.scan = scan_of(*campaigns);
+    result = print_report("campaigns", *campaigns, q);
   });
 
   const std::vector<std::string> campaign_only = {"campaign"};
@@ -142,8 +153,9 @@ void add_report_command(CLI::App& app, int& result) {
       "conversion_rate = conversions/clicks.");
   add_no_rollup_flag(sub, funnel);
   sub->callback([funnel, &result] {
-    result = print_report("funnel", *funnel,
-                          report::funnel_sql(!funnel->by.empty(), time_range(*funnel), scan_of(*funnel)));
+    ReportRequest q = request(report::Kind::funnel, !funnel->by.empty(), time_range(*funnel));
+    q.scan = scan_of(*funnel);
+    result = print_report("funnel", *funnel, q);
   });
 
   auto latency = std::make_shared<ReportOptions>();
@@ -153,8 +165,8 @@ void add_report_command(CLI::App& app, int& result) {
       "impression_to_click: seconds_from_impression of attributed clicks; click_to_conversion:\n"
       "seconds_from_touch of click_through conversions. Percentiles are DuckDB quantile_cont.");
   sub->callback([latency, &result] {
-    result =
-        print_report("latency", *latency, report::latency_sql(!latency->by.empty(), time_range(*latency)));
+    result = print_report("latency", *latency,
+                          request(report::Kind::latency, !latency->by.empty(), time_range(*latency)));
   });
 
   auto frequency = std::make_shared<ReportOptions>();
@@ -165,7 +177,7 @@ void add_report_command(CLI::App& app, int& result) {
       "of that campaign). conversion_rate = converting_users/users.");
   sub->callback([frequency, &result] {
     result = print_report("frequency", *frequency,
-                          report::frequency_sql(!frequency->by.empty(), time_range(*frequency)));
+                          request(report::Kind::frequency, !frequency->by.empty(), time_range(*frequency)));
   });
 }
 

@@ -97,16 +97,16 @@ int run_serve(const ServeArgs& a) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<DuckDbStore> store;
+  std::unique_ptr<Store> store;
   Dimensions dims;
   try {
-    store = std::make_unique<DuckDbStore>(c.db);
+    store = open_store(c.db, StoreMode::read_write);
     store->ensure_schema();
-    store->execute("SET memory_limit = '" + c.memory_limit + "'");
+    store->set_memory_limit(c.memory_limit);
     // DuckDB checkpoints when its WAL passes this: each checkpoint also rewrites the last, partly filled row
     // group, so with the 16 MB default a stream of small commits spends most of its time checkpointing
     // (1,000-event POSTs: 155k events/s at 16 MB, 251k at 128 MB; docs/BENCHMARKS.md).
-    store->execute("SET checkpoint_threshold = '" + std::to_string(c.checkpoint_mb) + "MB'");
+    store->set_checkpoint_threshold_mb(c.checkpoint_mb);
     if (!load_dimensions(c.dims, *store, dims, &error)) {
       std::fprintf(stderr, "advx serve: %s\n", error.c_str());
       return kExitUsage;
@@ -122,14 +122,14 @@ int run_serve(const ServeArgs& a) {
   std::unique_ptr<QueryPool> queries;
   try {
     engine.start();
-    std::vector<std::unique_ptr<DuckDbStore>> connections;
+    std::vector<std::unique_ptr<Store>> connections;
     for (int i = 0; i < c.query_threads; i++) connections.push_back(store->another_connection());
     QueryPoolOptions qo;
     qo.timeout = std::chrono::milliseconds(std::max<int64_t>((c.query_timeout_us + 999) / 1000, 1));
     qo.timeout_setting = "([http] query_timeout_s)";
     queries = std::make_unique<QueryPool>(std::move(connections), qo);
-    // POST /v1/sql must not reach files or the network: advx itself reads none through DuckDB.
-    store->execute("SET enable_external_access = false");
+    // POST /v1/sql must not reach files or the network: advx itself reads none through the store.
+    store->forbid_external_access();
   } catch (const StoreError& e) {
     std::fprintf(stderr, "advx serve: %s: %s\n", c.db.c_str(), e.what());
     return kExitFailure;
@@ -185,6 +185,7 @@ int run_serve(const ServeArgs& a) {
       return found == SchemaRegistry::Lookup::found ? schema : nullptr;
     };
     hooks.query = [&queries](const std::string& sql) { return queries->query_read_only(sql); };
+    hooks.report = [&queries](const ReportRequest& q) { return queries->report(q); };
     hooks.ready = [&engine] { return engine.healthy(); };
     hooks.metrics = [&engine, &kafka_for_metrics, &http, &quality, &queries] {
       MetricsSnapshot m;

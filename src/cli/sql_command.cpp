@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "cli/app.hpp"
+#include "cli/store_setup.hpp"
 #include "server/query_pool.hpp"
-#include "sinks/duckdb_store.hpp"
-#include "sinks/result_format.hpp"
+#include "store/result_format.hpp"
 
 namespace advx::cli {
 
@@ -27,19 +27,19 @@ struct SqlOptions {
 
 int run_sql(const SqlOptions& opts) {
   try {
-    DuckDbStore store(opts.db, StoreMode::read_only);
-    QueryResult result;
+    const std::unique_ptr<Store> store = open_store(opts.db, StoreMode::read_only);
+    ResultTable result;
     if (opts.timeout_s > 0) {
       // The query pool's deadline and interrupts (server/query_pool.hpp), with one worker.
-      std::vector<std::unique_ptr<DuckDbStore>> connection;
-      connection.push_back(store.another_connection());
+      std::vector<std::unique_ptr<Store>> connection;
+      connection.push_back(store->another_connection());
       QueryPoolOptions qo;
       qo.timeout = std::chrono::milliseconds(std::max<int64_t>(int64_t(opts.timeout_s * 1000 + 0.5), 1));
       qo.timeout_setting = "(--timeout)";
       QueryPool pool(std::move(connection), qo);
       result = pool.query_read_only(opts.sql);
     } else {
-      result = store.query_read_only(opts.sql);
+      result = store->query_read_only(opts.sql);
     }
     const std::string text = format_result(result, opts.format);
     if (!write_stdout(text)) {
@@ -67,7 +67,7 @@ void add_sql_command(CLI::App& app, int& result) {
       "Several statements may be given, separated by ';': the last one's rows are printed.\n"
       "table shows NULL as NULL; csv writes NULL as an empty field and the empty string as \"\".\n"
       "Example: advx sql --format csv \"SELECT campaign_id, count(*) FROM impressions GROUP BY 1\"");
-  sub->add_option("--db", opts->db, "DuckDB database file written by advx ingest")->capture_default_str();
+  add_store_options(*sub, opts->db);
   sub->add_option("--format", opts->format, "Output format: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();

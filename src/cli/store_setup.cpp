@@ -3,11 +3,36 @@
 #include <chrono>
 
 #include "core/arena.hpp"
+#include "core/table_buffer.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 #include "transforms/standardize.hpp"
 
 namespace advx::cli {
 
-bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions& dims, std::string* error) {
+std::string duckdb_path_of(const std::string& url) {
+  if (url.starts_with("duckdb:")) return url.substr(7);
+  if (url.find("://") != std::string::npos) return "";
+  return url;
+}
+
+void add_store_options(CLI::App& sub, std::string& url) {
+  auto* db = sub.add_option("--db", url, "DuckDB database file (the embedded store)")->capture_default_str();
+  sub.add_option("--store", url,
+                 "The store, as a URL: duckdb:PATH or clickhouse://[USER[:PASS]@]HOST:PORT/DB")
+      ->excludes(db);
+}
+
+std::unique_ptr<Store> open_store(const std::string& url, StoreMode mode) {
+  if (url.find("://") != std::string::npos && !url.starts_with("duckdb:")) {
+    throw StoreError("unknown store URL " + url + " (use duckdb:PATH, or a DuckDB file's path)",
+                     StoreErrorCode::invalid);
+  }
+  const std::string path = duckdb_path_of(url);
+  if (path.empty()) throw StoreError("store URL " + url + " names no database file", StoreErrorCode::invalid);
+  return std::make_unique<DuckDbStore>(path, mode);
+}
+
+bool load_dimensions(const std::string& dims_dir, Store& store, Dimensions& dims, std::string* error) {
   if (!dims_dir.empty()) {
     if (!dims.load_directory(dims_dir, error)) return false;
     TableBuffer campaigns(tables::kCampaigns), creatives(tables::kCreatives);
@@ -19,15 +44,17 @@ bool load_dimensions(const std::string& dims_dir, DuckDbStore& store, Dimensions
     store.commit();
     return true;
   }
-  QueryResult r = store.query(
-      "SELECT campaign_id, advertiser_id, campaign_name, CAST(start_date AS VARCHAR), CAST(end_date AS "
-      "VARCHAR), "
-      "currency FROM campaigns");
-  for (const auto& row : r.rows) dims.add_campaign({row[0], row[1], row[2], row[3], row[4], row[5]});
-  r = store.query(
-      "SELECT creative_id, campaign_id, format, CAST(width AS VARCHAR), CAST(height AS VARCHAR) FROM "
-      "creatives");
-  for (const auto& row : r.rows) dims.add_creative({row[0], row[1], row[2], row[3], row[4]});
+  const ResultTable c = store.read_table(tables::kCampaigns);
+  auto text = [](const ResultTable& t, const char* name, size_t row) { return t.column(name).text_at(row); };
+  for (size_t i = 0; i < c.rows(); i++) {
+    dims.add_campaign({text(c, "campaign_id", i), text(c, "advertiser_id", i), text(c, "campaign_name", i),
+                       text(c, "start_date", i), text(c, "end_date", i), text(c, "currency", i)});
+  }
+  const ResultTable k = store.read_table(tables::kCreatives);
+  for (size_t i = 0; i < k.rows(); i++) {
+    dims.add_creative({text(k, "creative_id", i), text(k, "campaign_id", i), text(k, "format", i),
+                       text(k, "width", i), text(k, "height", i)});
+  }
   return true;
 }
 

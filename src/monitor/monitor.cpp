@@ -18,7 +18,7 @@ void append_number(double v, std::string& out) {
 
 }  // namespace
 
-Monitor::Monitor(std::unique_ptr<DuckDbStore> store, MonitorOptions options,
+Monitor::Monitor(std::unique_ptr<Store> store, MonitorOptions options,
                  std::function<std::array<uint64_t, kStreamCount>()> duplicates,
                  std::function<int64_t()> clock)
     : store_(std::move(store)),

@@ -42,7 +42,7 @@ class Monitor {
  public:
   // `store`: a connection for the monitor alone. `duplicates`: the engine's cumulative duplicate count
   // per stream. `clock`: wall-clock µs (tests may pass their own).
-  Monitor(std::unique_ptr<DuckDbStore> store, MonitorOptions options,
+  Monitor(std::unique_ptr<Store> store, MonitorOptions options,
           std::function<std::array<uint64_t, kStreamCount>()> duplicates,
           std::function<int64_t()> clock = {});
   ~Monitor();  // stop()
@@ -67,7 +67,7 @@ class Monitor {
   void run();
   void refresh_frame(int64_t now_us);
 
-  std::unique_ptr<DuckDbStore> store_;
+  std::unique_ptr<Store> store_;
   MonitorOptions options_;
   std::function<std::array<uint64_t, kStreamCount>()> duplicates_;
   std::function<int64_t()> clock_;

@@ -22,14 +22,11 @@
 
 #include "core/lag_buckets.hpp"
 #include "core/stream.hpp"
-#include "sinks/duckdb_store.hpp"
+#include "store/store.hpp"
 
 namespace advx::monitor {
 
-enum class ArrivalClock : uint8_t {
-  ingested_at,  // the rows' ingested_at (advx serve)
-  file_order,   // rebuilt from the order rows were read (advx check over batch-ingested files)
-};
+using advx::ArrivalClock;  // ingested_at (advx serve) or file_order (advx check)
 
 inline constexpr int64_t kMinuteUs = 60'000'000;
 inline int64_t floor_to(int64_t us, int64_t step) { return us - (((us % step) + step) % step); }
@@ -68,7 +65,7 @@ struct QualityFrame {
 
 // Reads the buckets [from_us, to_us) of the arrival clock (both multiples of bucket_us); with `only`, just
 // that stream. Throws StoreError.
-QualityFrame read_quality_frame(DuckDbStore& store, int64_t from_us, int64_t to_us, ArrivalClock clock,
+QualityFrame read_quality_frame(Store& store, int64_t from_us, int64_t to_us, ArrivalClock clock,
                                 int64_t bucket_us = kMinuteUs, std::optional<Stream> only = std::nullopt);
 
 // The stored data's extent: the first and last minute with events, taken at the 0.1th and 99.9th
@@ -78,6 +75,6 @@ struct StoredExtent {
   int64_t first_minute_us = 0;
   int64_t end_minute_us = 0;  // exclusive: the minute after the last one
 };
-StoredExtent stored_extent(DuckDbStore& store);
+StoredExtent stored_extent(Store& store);
 
 }  // namespace advx::monitor

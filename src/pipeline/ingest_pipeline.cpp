@@ -67,13 +67,13 @@ class Channel {
 
 }  // namespace
 
-IngestPipeline::IngestPipeline(DuckDbStore& store, const Dimensions& dims, IngestOptions options)
+IngestPipeline::IngestPipeline(Store& store, const Dimensions& dims, IngestOptions options)
     : store_(store),
       dims_(dims),
       options_(std::move(options)),
       validator_(dims_, options_.validation),
-      dedup_(options_.dedup_window_us, options_.dedup_spill.in_folder_of(store.path())) {
-  summary_.db_path = store.path();
+      dedup_(options_.dedup_window_us, options_.dedup_spill.in_folder(store.local_folder())) {
+  summary_.db_path = store.url();
   for (int i = 1; i < options_.store_workers; i++) extra_connections_.push_back(store_.another_connection());
 }
 
@@ -126,7 +126,7 @@ void IngestPipeline::dedup_unit(Unit& u, StreamSummary& st) {
   }
 }
 
-void IngestPipeline::store_unit(DuckDbStore& store, Unit& u) {
+void IngestPipeline::store_unit(Store& store, Unit& u) {
   for (size_t i = 0; i < 5; i++)
     if (!u.keep[i].empty()) store.append(u.tables[i]->rows.slice(u.keep[i].data(), u.keep[i].size()));
   if (u.dedup_state.rows() > 0) store.append(u.dedup_state.slice());
@@ -166,7 +166,7 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
 
   // The reading thread decodes, validates and deduplicates; store workers append in parallel, each in
   // transactions of its own that commit every commit_rows rows and when the file is done.
-  std::vector<DuckDbStore*> stores = {&store_};
+  std::vector<Store*> stores = {&store_};
   for (auto& c : extra_connections_) stores.push_back(c.get());
   const size_t workers = stores.size();
   const size_t unit_count = workers + 2;
@@ -255,12 +255,12 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
 
   // Every transaction of rows records that they owe attribution (correlate/attribution.hpp), so a kill
   // before the run's attribution pass leaves the debt for the next run to pay.
-  auto commit = [this](DuckDbStore& store) {
+  auto commit = [this](Store& store) {
     owe_attribution(store, options_.validation.ingested_at_us);
     store.commit();
     crash_point("ingest.commit");
   };
-  auto work = [&](DuckDbStore& store) {
+  auto work = [&](Store& store) {
     bool failed = false;
     try {
       store.begin();
@@ -297,7 +297,7 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
   for (auto& t : extra_workers) t.join();
   reader.join();
   if (!store_error.empty()) {
-    for (DuckDbStore* s : stores) {
+    for (Store* s : stores) {
       try {
         s->rollback();
       } catch (const StoreError&) {

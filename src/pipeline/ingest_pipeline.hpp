@@ -15,7 +15,7 @@
 
 #include "formats/format_detect.hpp"
 #include "pipeline/summary.hpp"
-#include "sinks/duckdb_store.hpp"
+#include "store/store.hpp"
 #include "transforms/dedup.hpp"
 #include "transforms/dimensions.hpp"
 #include "transforms/validate.hpp"
@@ -37,7 +37,7 @@ struct IngestOptions {
 
 class IngestPipeline {
  public:
-  IngestPipeline(DuckDbStore& store, const Dimensions& dims, IngestOptions options);
+  IngestPipeline(Store& store, const Dimensions& dims, IngestOptions options);
   ~IngestPipeline();
 
   // Rebuilds the dedup index from the store (dedup holds across runs).
@@ -57,10 +57,10 @@ class IngestPipeline {
  private:
   struct Unit;
   void dedup_unit(Unit& u, StreamSummary& st);
-  static void store_unit(DuckDbStore& store, Unit& u);
+  static void store_unit(Store& store, Unit& u);
 
-  DuckDbStore& store_;
-  std::vector<std::unique_ptr<DuckDbStore>> extra_connections_;
+  Store& store_;
+  std::vector<std::unique_ptr<Store>> extra_connections_;
   const Dimensions& dims_;
   IngestOptions options_;
   Validator validator_;

@@ -9,7 +9,6 @@
 #include "core/time_util.hpp"
 #include "formats/avro/avro_decoder.hpp"
 #include "formats/format_detect.hpp"
-#include "sinks/duckdb_util.hpp"
 
 namespace advx {
 
@@ -85,12 +84,12 @@ struct StreamEngine::Batch {
   double commit_seconds = 0;  // store_.commit() alone
 };
 
-StreamEngine::StreamEngine(DuckDbStore& store, Dimensions dims, StreamEngineOptions options)
+StreamEngine::StreamEngine(Store& store, Dimensions dims, StreamEngineOptions options)
     : store_(store),
       options_(std::move(options)),
       dims_(std::make_unique<Dimensions>(std::move(dims))),
       dedup_(std::make_unique<Deduplicator>(options_.dedup_window_us,
-                                            options_.dedup_spill.in_folder_of(store.path()))),
+                                            options_.dedup_spill.in_folder(store.local_folder()))),
       scratch_(std::make_unique<Scratch>()) {
   validator_ = std::make_unique<Validator>(*dims_, options_.validation);
 }
@@ -100,7 +99,7 @@ StreamEngine::~StreamEngine() { stop(); }
 void StreamEngine::reload_dedup_state() {
   dedup_.reset();  // the old index goes first: both at once would double the memory
   dedup_ = std::make_unique<Deduplicator>(options_.dedup_window_us,
-                                          options_.dedup_spill.in_folder_of(store_.path()));
+                                          options_.dedup_spill.in_folder(store_.local_folder()));
   store_.scan_dedup_state([this](uint8_t space, uint64_t hi, uint64_t lo, int64_t ts, uint64_t payload) {
     dedup_->load(space, hi, lo, ts, payload);
   });
@@ -113,13 +112,10 @@ void StreamEngine::start() {
   attribution_store_ = store_.another_connection();
   query_store_ = store_.another_connection();
   reload_dedup_state();
-  QueryResult r = store_.query(
-      "SELECT epoch_us(greatest((SELECT max(ingested_at) FROM impressions), (SELECT max(ingested_at) FROM "
-      "clicks), (SELECT max(ingested_at) FROM conversions), (SELECT max(ingested_at) FROM bid_requests)))");
-  last_ingested_at_us_ = r.rows.empty() || r.is_null[0][0] ? 0 : std::stoll(r.rows[0][0]);
+  last_ingested_at_us_ = store_.max_ingested_at().value_or(0);
   committed_through_us_ = last_ingested_at_us_;
-  r = store_.query("SELECT topic, partition, next_offset FROM advx_kafka_offsets");
-  for (const auto& row : r.rows) kafka_committed_[{row[0], std::stoi(row[1])}] = std::stoll(row[2]);
+  for (const StoredKafkaOffset& p : store_.kafka_positions())
+    kafka_committed_[{p.topic, p.partition}] = p.next_offset;
   engine_thread_ = std::thread([this] { run(); });
   attribution_thread_ = std::thread([this] { attribution_loop(); });
 }
@@ -172,11 +168,9 @@ void StreamEngine::reload_dimensions(Dimensions dims) {
 
 std::map<int32_t, int64_t> StreamEngine::kafka_positions(const std::string& topic) {
   std::lock_guard lock(query_mutex_);
-  DuckDbStore& q = query_store_ ? *query_store_ : store_;
-  QueryResult r = q.query("SELECT partition, next_offset FROM advx_kafka_offsets WHERE topic = " +
-                          duckdb_util::quote_literal(topic));
+  Store& q = query_store_ ? *query_store_ : store_;
   std::map<int32_t, int64_t> out;
-  for (const auto& row : r.rows) out[std::stoi(row[0])] = std::stoll(row[1]);
+  for (const StoredKafkaOffset& p : q.kafka_positions(topic)) out[p.partition] = p.next_offset;
   return out;
 }
 
@@ -431,13 +425,9 @@ void StreamEngine::run() {
     }
     if (ok) {
       try {
-        for (const auto& [key, next] : batch.kafka) {
-          store_.execute(
-              "DELETE FROM advx_kafka_offsets WHERE topic = " + duckdb_util::quote_literal(key.first) +
-              " AND partition = " + std::to_string(key.second) + "; INSERT INTO advx_kafka_offsets VALUES (" +
-              duckdb_util::quote_literal(key.first) + ", " + std::to_string(key.second) + ", " +
-              std::to_string(next) + ", make_timestamp(" + std::to_string(batch.ingested_at_us) + "))");
-        }
+        std::vector<StoredKafkaOffset> positions;
+        for (const auto& [key, next] : batch.kafka) positions.push_back({key.first, key.second, next});
+        if (!positions.empty()) store_.save_kafka_positions(positions, batch.ingested_at_us);
         owe_attribution(store_, batch.ingested_at_us);
         const auto commit_start = std::chrono::steady_clock::now();
         store_.commit();
@@ -515,7 +505,7 @@ void StreamEngine::run() {
 
 void StreamEngine::attribution_loop() {
   try {
-    attribution_store_->execute("SET memory_limit = '" + options_.attribution_memory_limit + "'");
+    attribution_store_->set_memory_limit(options_.attribution_memory_limit);
   } catch (const StoreError& e) {
     std::fprintf(stderr, "advx serve: %s\n", e.what());
   }

@@ -31,7 +31,7 @@
 #include "correlate/attribution.hpp"
 #include "formats/decoder.hpp"
 #include "pipeline/summary.hpp"
-#include "sinks/duckdb_store.hpp"
+#include "store/store.hpp"
 #include "transforms/dedup.hpp"
 #include "transforms/dimensions.hpp"
 #include "transforms/validate.hpp"
@@ -140,7 +140,7 @@ class StreamEngine {
  public:
   // `store` is the engine's connection (the engine owns its transactions); the attribution thread opens
   // another connection to the same database.
-  StreamEngine(DuckDbStore& store, Dimensions dims, StreamEngineOptions options);
+  StreamEngine(Store& store, Dimensions dims, StreamEngineOptions options);
   ~StreamEngine();  // stop()
   StreamEngine(const StreamEngine&) = delete;
   StreamEngine& operator=(const StreamEngine&) = delete;
@@ -179,9 +179,9 @@ class StreamEngine {
   void finish_batch(Batch& batch, bool committed, const std::string& error);
   void reload_dedup_state();
 
-  DuckDbStore& store_;
-  std::unique_ptr<DuckDbStore> attribution_store_;
-  std::unique_ptr<DuckDbStore> query_store_;  // kafka_positions(), from other threads
+  Store& store_;
+  std::unique_ptr<Store> attribution_store_;
+  std::unique_ptr<Store> query_store_;  // kafka_positions(), from other threads
   std::mutex query_mutex_;
   StreamEngineOptions options_;
   std::unique_ptr<Dimensions> dims_;

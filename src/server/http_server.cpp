@@ -54,8 +54,8 @@
 #include "core/time_util.hpp"
 #include "server/http_json.hpp"
 #include "server/query_pool.hpp"
-#include "sinks/report_queries.hpp"
-#include "sinks/result_format.hpp"
+#include "store/report_request.hpp"
+#include "store/result_format.hpp"
 
 namespace advx {
 
@@ -494,7 +494,7 @@ struct HttpServer::Impl {
   void pixel(const Request& req, Response& res);
   void report(const Request& req, Response& res, Endpoint which);
   void sql(const std::string& text, Response& res);
-  void run_query(const std::string& text, Response& res, int store_error_status);
+  void run_query(const std::function<ResultTable()>& run, Response& res, int store_error_status);
 };
 
 void HttpServer::Impl::install() {
@@ -601,6 +601,7 @@ bool HttpServer::Impl::enabled(Endpoint e) const {
     case Endpoint::report_funnel:
     case Endpoint::report_latency:
     case Endpoint::report_frequency:
+      return static_cast<bool>(hooks.report);
     case Endpoint::sql:
       return static_cast<bool>(hooks.query);
     case Endpoint::healthz:
@@ -940,22 +941,17 @@ void HttpServer::Impl::report(const Request& req, Response& res, Endpoint which)
     answer_error(res, 400, "from must be before to");
     return;
   }
-  std::string text;
-  switch (which) {
-    case Endpoint::report_campaigns:
-      text = report::campaigns_sql(by, range, scan);
-      break;
-    case Endpoint::report_funnel:
-      text = report::funnel_sql(by_campaign, range, scan);
-      break;
-    case Endpoint::report_latency:
-      text = report::latency_sql(by_campaign, range);
-      break;
-    default:
-      text = report::frequency_sql(by_campaign, range);
-      break;
-  }
-  run_query(text, res, 500);  // the parameters were fine: a StoreError is the store failing
+  ReportRequest q;
+  q.kind = which == Endpoint::report_campaigns ? report::Kind::campaigns
+           : which == Endpoint::report_funnel  ? report::Kind::funnel
+           : which == Endpoint::report_latency ? report::Kind::latency
+                                               : report::Kind::frequency;
+  q.by = std::move(by);
+  q.by_campaign = by_campaign;
+  q.range = range;
+  q.scan = scan;
+  // The parameters were fine: a StoreError is the store failing.
+  run_query([&] { return hooks.report(q); }, res, 500);
 }
 
 // Read-only SQL: hooks.query refuses anything else with a StoreError, as it does a failing statement.
@@ -964,15 +960,16 @@ void HttpServer::Impl::sql(const std::string& text, Response& res) {
     answer_error(res, 400, "no SQL given (POST it as the body, or GET /v1/sql?q=...)");
     return;
   }
-  run_query(text, res, 400);
+  run_query([&] { return hooks.query(text); }, res, 400);
 }
 
 // Runs a query through the hook: 200 with its rows; 504 past the query timeout; 503 with Retry-After when
 // the queries are stopping; `store_error_status` for a StoreError (400 for the client's SQL, 500 for a
 // report's); 500 for anything else.
-void HttpServer::Impl::run_query(const std::string& text, Response& res, int store_error_status) {
+void HttpServer::Impl::run_query(const std::function<ResultTable()>& run, Response& res,
+                                 int store_error_status) {
   try {
-    answer(res, 200, format_json(hooks.query(text)));
+    answer(res, 200, format_json(run()));
   } catch (const QueryTimeout& e) {
     answer_error(res, 504, e.what(), "query_timeout");
   } catch (const QueryUnavailable& e) {

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "pipeline/stream_engine.hpp"
-#include "sinks/duckdb_store.hpp"
+#include "store/store.hpp"
 
 namespace advx {
 
@@ -62,11 +62,11 @@ struct ServerHooks {
   // Writer schema of a Confluent schema id, or null with *error set (unknown id: 400 "unknown schema id N").
   // May throw when the registry cannot be reached: 503 with Retry-After (the client is not at fault).
   std::function<std::shared_ptr<const std::string>(int32_t id, std::string* error)> schema_for_id;
-  // read-only SQL (QueryResult from sinks/duckdb_store.hpp), for /v1/sql and the reports; throws
-  // StoreError for a refused or failing statement, QueryTimeout past its timeout (504), QueryUnavailable
-  // when stopping (503) (server/query_pool.hpp). Called on the connection's thread: a slow query holds that
-  // thread only.
-  std::function<QueryResult(const std::string& sql)> query;
+  // Read-only SQL, for /v1/sql, and the reports of /v1/report/*; both throw StoreError for a refused or
+  // failing statement, QueryTimeout past its timeout (504), QueryUnavailable when stopping (503)
+  // (server/query_pool.hpp). Called on the connection's thread: a slow query holds that thread only.
+  std::function<ResultTable(const std::string& sql)> query;
+  std::function<ResultTable(const ReportRequest& request)> report;
   std::function<bool()> ready;           // GET /readyz
   std::function<std::string()> metrics;  // GET /metrics text (Prometheus exposition); unset -> 404
   std::function<std::string()> alerts;   // GET /v1/alerts JSON (the monitor's current alerts); unset -> 404

@@ -20,14 +20,14 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kInterruptRepeat{10};
 
 struct Job {
-  std::function<QueryResult(DuckDbStore&)> work;
+  std::function<ResultTable(Store&)> work;
   Clock::time_point deadline = Clock::time_point::max();
   // The rest is guarded by the pool's mutex.
   enum class State : uint8_t { waiting, running, done, abandoned };  // abandoned: its caller has answered
   State state = State::waiting;
   bool started = false;      // a worker took it
   bool interrupted = false;  // by the watchdog: its error, if any, is the interruption
-  QueryResult result;
+  ResultTable result;
   std::exception_ptr error;
 };
 
@@ -41,7 +41,7 @@ std::string seconds_text(std::chrono::milliseconds ms) {
 
 struct QueryPool::Impl {
   struct Worker {
-    std::unique_ptr<DuckDbStore> connection;
+    std::unique_ptr<Store> connection;
     std::shared_ptr<Job> job;  // the query it runs; null when idle
     std::thread thread;
   };
@@ -72,7 +72,7 @@ struct QueryPool::Impl {
       w.job = job;
       watch_cv.notify_all();
       lock.unlock();
-      QueryResult result;
+      ResultTable result;
       std::exception_ptr error;
       try {
         result = job->work(*w.connection);
@@ -115,7 +115,7 @@ struct QueryPool::Impl {
   }
 };
 
-QueryPool::QueryPool(std::vector<std::unique_ptr<DuckDbStore>> connections, QueryPoolOptions options)
+QueryPool::QueryPool(std::vector<std::unique_ptr<Store>> connections, QueryPoolOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (connections.empty()) throw std::invalid_argument("QueryPool needs at least one connection");
   impl_->options = std::move(options);
@@ -131,11 +131,15 @@ QueryPool::QueryPool(std::vector<std::unique_ptr<DuckDbStore>> connections, Quer
 
 QueryPool::~QueryPool() { stop(); }
 
-QueryResult QueryPool::query_read_only(std::string sql) {
-  return run([sql = std::move(sql)](DuckDbStore& store) { return store.query_read_only(sql); });
+ResultTable QueryPool::query_read_only(std::string sql) {
+  return run([sql = std::move(sql)](Store& store) { return store.query_read_only(sql); });
 }
 
-QueryResult QueryPool::run(std::function<QueryResult(DuckDbStore&)> work) {
+ResultTable QueryPool::report(ReportRequest request) {
+  return run([request = std::move(request)](Store& store) { return store.report(request); });
+}
+
+ResultTable QueryPool::run(std::function<ResultTable(Store&)> work) {
   Impl& d = *impl_;
   auto job = std::make_shared<Job>();
   job->work = std::move(work);

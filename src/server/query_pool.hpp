@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "sinks/duckdb_store.hpp"
+#include "store/store.hpp"
 
 namespace advx {
 
@@ -47,7 +47,7 @@ struct QueryPoolOptions {
 class QueryPool {
  public:
   // One worker per connection (at least one). The connections' database must outlive the pool.
-  QueryPool(std::vector<std::unique_ptr<DuckDbStore>> connections, QueryPoolOptions options);
+  QueryPool(std::vector<std::unique_ptr<Store>> connections, QueryPoolOptions options);
   ~QueryPool();  // stop()
   QueryPool(const QueryPool&) = delete;
   QueryPool& operator=(const QueryPool&) = delete;
@@ -55,9 +55,11 @@ class QueryPool {
   // Runs `work` on a free worker's connection and returns its result. Throws QueryTimeout past the timeout,
   // QueryUnavailable once stopping, and whatever `work` throws (StoreError for refused or failing SQL).
   // `work` may run after this returned (a query being interrupted): it must own what it uses.
-  QueryResult run(std::function<QueryResult(DuckDbStore&)> work);
-  // run() of DuckDbStore::query_read_only(sql).
-  QueryResult query_read_only(std::string sql);
+  ResultTable run(std::function<ResultTable(Store&)> work);
+  // run() of Store::query_read_only(sql).
+  ResultTable query_read_only(std::string sql);
+  // run() of Store::report(request).
+  ResultTable report(ReportRequest request);
 
   // Refuses new queries, answers the callers waiting, interrupts the running queries and joins the
   // workers. Idempotent.

@@ -147,14 +147,10 @@ void DedupIndex::rehash_in_place() {
   }
 }
 
-DedupSpill DedupSpill::in_folder_of(const std::string& db_path) const {
+DedupSpill DedupSpill::in_folder(const std::string& folder) const {
   DedupSpill s = *this;
   if (!s.dir.empty()) return s;
-  const std::filesystem::path db(db_path);
-  if (db_path.empty() || db_path == ":memory:")
-    s.dir = std::filesystem::temp_directory_path().string();
-  else
-    s.dir = db.has_parent_path() ? db.parent_path().string() : ".";
+  s.dir = folder.empty() ? std::filesystem::temp_directory_path().string() : folder;
   return s;
 }
 

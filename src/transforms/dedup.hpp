@@ -86,10 +86,10 @@ struct DedupCounts {
 // Where the index may spill, and how much memory it may take first (0: no limit, nothing spills).
 struct DedupSpill {
   size_t memory_budget_bytes = 0;
-  std::string dir;  // for the run files; ingest and serve resolve an empty one with in_folder_of
-  // This spill with an empty `dir` set to the folder of the database file `db_path` (/tmp may be a RAM
-  // disk), or to TMPDIR for an in-memory database.
-  DedupSpill in_folder_of(const std::string& db_path) const;
+  std::string dir;  // for the run files; ingest and serve resolve an empty one with in_folder
+  // This spill with an empty `dir` set to `folder`, the store's local folder (Store::local_folder(): /tmp
+  // may be a RAM disk), or to TMPDIR when the store has none (in memory, or a server).
+  DedupSpill in_folder(const std::string& folder) const;
 };
 
 class Deduplicator {

@@ -264,7 +264,8 @@ TEST_F(Export, MissingDatabase) {
   CommandResult r =
       run_advx({"export", "--db", out_dir.str("nope.duckdb"), "--out", out_dir.str("lake")}, out_dir.str());
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, "advx export: no database at " + out_dir.str("nope.duckdb") + "\n");
+  EXPECT_EQ(r.err,
+            "advx export: no database at " + out_dir.str("nope.duckdb") + " (run advx ingest first)\n");
   EXPECT_FALSE(fs::exists(out_dir.path() / "lake"));
   EXPECT_FALSE(fs::exists(out_dir.path() / "nope.duckdb"));
 }

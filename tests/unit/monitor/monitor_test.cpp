@@ -8,6 +8,8 @@
 #include <functional>
 #include <thread>
 
+#include "store/duckdb/duckdb_store.hpp"
+
 namespace advx::monitor {
 namespace {
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "store/duckdb/duckdb_store.hpp"
+
 namespace advx::monitor {
 namespace {
 

@@ -13,8 +13,9 @@
 #include <string>
 #include <thread>
 
-#include "../sinks/store_test_util.hpp"  // TempDb
+#include "../../support/store_test_util.hpp"  // TempDb
 #include "core/time_util.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 namespace advx {
 namespace {
@@ -50,7 +51,7 @@ class Engine : public ::testing::Test {
     options.validation.now_us = 0;
     engine = std::make_unique<StreamEngine>(*store, test_dims(), options);
     engine->start();
-    reader = store->another_connection();
+    reader = store->another_duckdb_connection();
   }
   void close() {
     engine.reset();
@@ -68,7 +69,7 @@ class Engine : public ::testing::Test {
   }
 
   std::string sql(const std::string& q) {
-    QueryResult r = reader->query(q);
+    const test::TextResult r = test::text_result(reader->query(q));
     std::string out;
     for (size_t i = 0; i < r.rows.size(); i++) {
       for (size_t c = 0; c < r.rows[i].size(); c++)
@@ -99,7 +100,7 @@ TEST_F(Engine, CountsEveryRecordAndAnswersAfterTheCommit) {
   SubmitResult got;
   s.done = [promise, r, &got](const SubmitResult& res) {
     got = res;
-    promise->set_value(r->query("SELECT count(*) FROM impressions").rows[0][0]);
+    promise->set_value(r->query("SELECT count(*) FROM impressions").text(0, 0));
   };
   ASSERT_TRUE(engine->submit(std::move(s)));
   EXPECT_EQ(promise->get_future().get(), "2");

@@ -29,9 +29,9 @@
 
 #include "server/http_json.hpp"
 #include "server/query_pool.hpp"
-#include "sinks/duckdb_store.hpp"
-#include "sinks/report_queries.hpp"
-#include "sinks/result_format.hpp"
+#include "store/duckdb/duckdb_reports.hpp"
+#include "store/duckdb/duckdb_store.hpp"
+#include "store/result_format.hpp"
 
 namespace advx {
 namespace {
@@ -354,10 +354,17 @@ class MemoryStore {
         "seconds_from_impression)");
   }
 
-  QueryResult query(const std::string& sql) {
+  ResultTable query(const std::string& sql) {
     std::lock_guard lock(mutex_);
     last_sql_ = sql;
     return store_.query_read_only(sql);
+  }
+
+  // The report's SQL is recorded as DuckDB runs it.
+  ResultTable report(const ReportRequest& q) {
+    std::lock_guard lock(mutex_);
+    last_sql_ = report::report_sql(q);
+    return store_.report(q);
   }
 
   std::string last_sql() {
@@ -365,13 +372,16 @@ class MemoryStore {
     return last_sql_;
   }
 
-  std::function<QueryResult(const std::string&)> hook() {
+  std::function<ResultTable(const std::string&)> hook() {
     return [this](const std::string& sql) { return query(sql); };
+  }
+  std::function<ResultTable(const ReportRequest&)> report_hook() {
+    return [this](const ReportRequest& q) { return report(q); };
   }
 
   // Read connections of their own, for a QueryPool.
-  std::vector<std::unique_ptr<DuckDbStore>> connections(int n) {
-    std::vector<std::unique_ptr<DuckDbStore>> out;
+  std::vector<std::unique_ptr<Store>> connections(int n) {
+    std::vector<std::unique_ptr<Store>> out;
     for (int i = 0; i < n; i++) out.push_back(store_.another_connection());
     return out;
   }
@@ -396,6 +406,9 @@ class HttpServerTest : public ::testing::Test {
     if (!hooks.query && pool)
       hooks.query = [p = pool.get()](const std::string& sql) { return p->query_read_only(sql); };
     if (!hooks.query) hooks.query = store.hook();
+    if (!hooks.report && pool)
+      hooks.report = [p = pool.get()](const ReportRequest& q) { return p->report(q); };
+    if (!hooks.report) hooks.report = store.report_hook();
     server = std::make_unique<HttpServer>(std::move(options), std::move(hooks));
     std::string error;
     ASSERT_TRUE(server->start(&error)) << error;
@@ -1110,7 +1123,8 @@ TEST_F(HttpServerTest, HealthReadinessAndMetrics) {
 TEST_F(HttpServerTest, AHookThatThrowsIs500) {
   ServerHooks hooks;
   hooks.metrics = []() -> std::string { throw std::runtime_error("boom"); };
-  hooks.query = [](const std::string&) -> QueryResult { throw std::runtime_error("store gone"); };
+  hooks.query = [](const std::string&) -> ResultTable { throw std::runtime_error("store gone"); };
+  hooks.report = [](const ReportRequest&) -> ResultTable { throw std::runtime_error("store gone"); };
   start({}, hooks);
   expect_json_answer(client->get("/metrics"), 500, R"j({"error":"internal error: boom"})j");
   expect_json_answer(client->get("/v1/report/campaigns"), 500, R"j({"error":"store gone"})j");

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "sinks/duckdb_store.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 namespace advx {
 namespace {
@@ -53,8 +53,8 @@ struct Outcome {
 Outcome call(QueryPool& pool, const std::string& sql) {
   Outcome o;
   try {
-    QueryResult r = pool.query_read_only(sql);
-    if (!r.rows.empty() && !r.rows[0].empty()) o.value = r.rows[0][0];
+    const ResultTable r = pool.query_read_only(sql);
+    if (r.rows() > 0 && !r.columns.empty()) o.value = r.text(0, 0);
   } catch (const QueryTimeout& e) {
     o.kind = "timeout";
     o.message = e.what();
@@ -90,7 +90,7 @@ class Gate {
 class QueryPoolTest : public ::testing::Test {
  protected:
   std::unique_ptr<QueryPool> make_pool(int workers, milliseconds timeout) {
-    std::vector<std::unique_ptr<DuckDbStore>> connections;
+    std::vector<std::unique_ptr<Store>> connections;
     for (int i = 0; i < workers; i++) connections.push_back(store.another_connection());
     QueryPoolOptions o;
     o.timeout = timeout;
@@ -144,9 +144,9 @@ TEST_F(QueryPoolTest, AQueryWaitingForABusyWorkerTimesOutAndNeverRuns) {
   Gate release;
   std::thread holder([&] {
     try {
-      pool->run([&](DuckDbStore&) {
+      pool->run([&](Store&) {
         release.wait();
-        return QueryResult{};
+        return ResultTable{};
       });
     } catch (const QueryTimeout&) {  // expected: it is held past the timeout
     }
@@ -159,9 +159,9 @@ TEST_F(QueryPoolTest, AQueryWaitingForABusyWorkerTimesOutAndNeverRuns) {
   std::atomic<bool> ran{false};
   std::string message;
   try {
-    pool->run([&](DuckDbStore&) {
+    pool->run([&](Store&) {
       ran = true;
-      return QueryResult{};
+      return ResultTable{};
     });
   } catch (const QueryTimeout& e) {
     message = e.what();
@@ -186,7 +186,7 @@ TEST_F(QueryPoolTest, AQueryThatStartsAfterItsDeadlineIsStillInterrupted) {
   std::string error;
   std::string message;
   try {
-    pool->run([&](DuckDbStore& connection) {
+    pool->run([&](Store& connection) {
       start_query.wait();
       try {
         return connection.query_read_only(kRunaway);

@@ -1,24 +1,16 @@
-#include "sinks/parquet_export.hpp"
+#include "store/duckdb/duckdb_export.hpp"
 
 #include <duckdb.h>
 
 #include <filesystem>
 #include <string>
 
-#include "sinks/duckdb_util.hpp"
+#include "store/duckdb/duckdb_store.hpp"
+#include "store/duckdb/duckdb_util.hpp"
 
 namespace advx {
 
 namespace {
-
-constexpr ExportTableSpec kSpecs[] = {
-    {"impressions", "event_time", "", "event_date, campaign_id"},
-    {"clicks", "event_time", "", "event_date, campaign_id"},
-    {"conversions", "event_time", "", "event_date, campaign_id"},
-    {"bid_requests", "event_time", "", "event_date"},
-    // Most rejects have no event_time (it is set for filtered records only): by the day they were ingested.
-    {"rejects", "ingested_at", ", CAST(ingested_at AS DATE) AS ingest_date", "ingest_date"},
-};
 
 using duckdb_util::one_line;
 using duckdb_util::Result;
@@ -28,19 +20,11 @@ void query(duckdb_connection con, const std::string& sql, Result& res) {
   res.live = true;
   if (duckdb_query(con, sql.c_str(), &res.r) != DuckDBSuccess) {
     const char* err = duckdb_result_error(&res.r);
-    throw StoreError(one_line(err ? err : "query failed"));
+    throw duckdb_util::duckdb_error(one_line(err ? err : "query failed"));
   }
 }
 
 }  // namespace
-
-std::span<const ExportTableSpec> export_table_specs() { return kSpecs; }
-
-const ExportTableSpec* find_export_table(std::string_view table) {
-  for (const ExportTableSpec& s : kSpecs)
-    if (s.table == table) return &s;
-  return nullptr;
-}
 
 std::string sql_string_literal(std::string_view text) { return duckdb_util::quote_literal(text); }
 
@@ -66,9 +50,11 @@ struct ParquetExporter::Impl {
 
 ParquetExporter::ParquetExporter(const std::string& db_path) : impl_(std::make_unique<Impl>()) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(db_path, ec)) throw StoreError("no database at " + db_path);
+  if (!std::filesystem::is_regular_file(db_path, ec))
+    throw duckdb_util::duckdb_error("no database at " + db_path);
   duckdb_config config = nullptr;
-  if (duckdb_create_config(&config) != DuckDBSuccess) throw StoreError("cannot create DuckDB configuration");
+  if (duckdb_create_config(&config) != DuckDBSuccess)
+    throw duckdb_util::duckdb_error("cannot create DuckDB configuration");
   // Parquet is built into libduckdb: nothing is ever downloaded.
   const bool configured = duckdb_set_config(config, "autoinstall_known_extensions", "false") == DuckDBSuccess;
   char* error = nullptr;
@@ -79,17 +65,17 @@ ParquetExporter::ParquetExporter(const std::string& db_path) : impl_(std::make_u
     std::string msg = "cannot start DuckDB: " + one_line(error ? error : "unknown error");
     duckdb_free(error);
     impl_->db = nullptr;
-    throw StoreError(msg);
+    throw duckdb_util::duckdb_error(msg);
   }
   if (duckdb_connect(impl_->db, &impl_->con) != DuckDBSuccess) {
     impl_->con = nullptr;
-    throw StoreError("cannot connect to DuckDB");
+    throw duckdb_util::duckdb_error("cannot connect to DuckDB");
   }
   Result res;
   try {
     query(impl_->con, "ATTACH " + sql_string_literal(db_path) + " AS src (READ_ONLY)", res);
   } catch (const StoreError& e) {
-    throw StoreError("cannot open database " + db_path + ": " + e.what());
+    throw duckdb_util::duckdb_error("cannot open database " + db_path + ": " + e.what());
   }
 }
 
@@ -123,7 +109,7 @@ TableExportStats ParquetExporter::export_table(const ExportTableSpec& spec, cons
     if (name == "file_size_bytes") size_col = c;
   }
   if (count_col == ~idx_t(0) || size_col == ~idx_t(0))
-    throw StoreError("DuckDB's COPY ... RETURN_STATS has no count or file_size_bytes column");
+    throw duckdb_util::duckdb_error("DuckDB's COPY ... RETURN_STATS has no count or file_size_bytes column");
   const idx_t n = duckdb_row_count(&res.r);
   for (idx_t i = 0; i < n; ++i) {
     stats.files += 1;
@@ -131,6 +117,16 @@ TableExportStats ParquetExporter::export_table(const ExportTableSpec& spec, cons
     stats.bytes += uint64_t(duckdb_value_int64(&res.r, size_col, i));
   }
   return stats;
+}
+
+TableExportStats DuckDbStore::export_table(const ExportTableSpec& spec, const std::string& dir,
+                                           const ExportRange& range) {
+  if (path_.empty() || path_ == ":memory:")
+    throw StoreError("export needs a database file, not an in-memory store", StoreErrorCode::invalid);
+  // Its own in-memory DuckDB with the file attached READ_ONLY: this connection may be read-only (no file
+  // access at all), and an export must never modify the store.
+  ParquetExporter exporter(path_);
+  return exporter.export_table(spec, dir, range);
 }
 
 }  // namespace advx

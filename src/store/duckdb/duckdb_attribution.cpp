@@ -1,9 +1,10 @@
-#include "correlate/attribution.hpp"
-
+// Attribution on DuckDB (correlate/attribution.hpp, docs/ATTRIBUTION.md): set-based UPDATEs of the touched
+// (user, campaign) pairs, in one transaction with the debts they pay.
 #include <algorithm>
 #include <string>
 
 #include "core/crash_point.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 namespace advx {
 namespace {
@@ -15,8 +16,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }
 
 uint64_t count(DuckDbStore& store, const std::string& sql) {
-  QueryResult r = store.query(sql);
-  return r.rows.empty() || r.is_null[0][0] ? 0 : std::stoull(r.rows[0][0]);
+  const ResultTable r = store.query(sql);
+  return r.rows() == 0 ? 0 : static_cast<uint64_t>(r.columns[0].int_at(0));
 }
 
 // $RUN: the run's ingested_at; $CLICK, $CT, $VT: the windows as microseconds.
@@ -189,26 +190,27 @@ constexpr uint64_t kAuctionsPerSlice = 1'000'000;
 
 }  // namespace
 
-void owe_attribution(DuckDbStore& store, int64_t ingested_at_us) {
-  store.execute("INSERT INTO advx_attribution_pending VALUES (make_timestamp(" +
-                std::to_string(ingested_at_us) + "))");
+void DuckDbStore::owe_attribution(int64_t ingested_at_us) {
+  execute("INSERT INTO advx_attribution_pending VALUES (make_timestamp(" + std::to_string(ingested_at_us) +
+          "))");
 }
 
-AttributionResult attribute_pending(DuckDbStore& store, const AttributionWindows& w) {
+AttributionResult DuckDbStore::attribute_pending(const AttributionWindows& w) {
+  DuckDbStore& store = *this;
   AttributionResult r;
   store.begin();
   int64_t ingested_from_us = 0, ingested_to_us = 0;
   try {
     // The debts visible to this transaction's snapshot; rows committed later keep theirs for the next pass.
-    QueryResult owed = store.query(
-        "SELECT count(*), epoch_us(min(ingested_at)), epoch_us(max(ingested_at)) FROM "
+    const ResultTable owed = store.query(
+        "SELECT count(*) AS n, epoch_us(min(ingested_at)) AS lo, epoch_us(max(ingested_at)) AS hi FROM "
         "advx_attribution_pending");
-    if (owed.rows.empty() || owed.rows[0][0] == "0") {
+    if (owed.rows() == 0 || owed.column("n").int_at(0) == 0) {
       store.commit();
       return r;
     }
-    ingested_from_us = std::stoll(owed.rows[0][1]);
-    ingested_to_us = std::stoll(owed.rows[0][2]);
+    ingested_from_us = owed.column("lo").int_at(0);
+    ingested_to_us = owed.column("hi").int_at(0);
   } catch (...) {
     store.rollback();
     throw;

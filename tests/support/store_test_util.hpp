@@ -9,9 +9,47 @@
 #include <string_view>
 #include <vector>
 
+#include "core/table_buffer.hpp"
 #include "core/table_schema.hpp"
+#include "store/result.hpp"
 
 namespace advx::test {
+
+// A result's cells as text, [row][col]; NULL as "" (is_null() tells them apart).
+inline std::vector<std::vector<std::string>> text_rows(const ResultTable& r) {
+  std::vector<std::vector<std::string>> rows(r.rows(), std::vector<std::string>(r.columns.size()));
+  for (size_t c = 0; c < r.columns.size(); c++)
+    for (size_t i = 0; i < r.rows(); i++) rows[i][c] = r.columns[c].text_at(i);
+  return rows;
+}
+
+inline std::vector<std::string> column_names(const ResultTable& r) {
+  std::vector<std::string> names;
+  for (const auto& c : r.columns) names.push_back(c.name);
+  return names;
+}
+
+// A result as text, the way tests compare it: names, the engine's type names, [row][col] cells (NULL as
+// "") and NULL marks.
+struct TextResult {
+  std::vector<std::string> column_names;
+  std::vector<std::string> column_types;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<uint8_t>> is_null;
+};
+
+inline TextResult text_result(const ResultTable& r) {
+  TextResult t;
+  t.column_names = column_names(r);
+  for (const auto& c : r.columns) t.column_types.push_back(c.engine_type);
+  t.rows = text_rows(r);
+  t.is_null.assign(r.rows(), std::vector<uint8_t>(r.columns.size()));
+  for (size_t c = 0; c < r.columns.size(); c++)
+    for (size_t i = 0; i < r.rows(); i++) t.is_null[i][c] = r.columns[c].is_null(i);
+  return t;
+}
+
+inline bool is_null(const ResultTable& r, size_t row, size_t col) { return r.columns.at(col).is_null(row); }
 
 // A database path under /tmp, unique per process and call, removed (with its WAL) at scope end.
 class TempDb {

@@ -1,10 +1,12 @@
 // Text of DuckDB values read straight from result vectors, written the way DuckDB's own VARCHAR cast
-// writes them (so `advx sql` shows what the DuckDB CLI shows). Internal to the sinks module.
+// writes them (so `advx sql` shows what the DuckDB CLI shows). Internal to the DuckDB store.
 #pragma once
 #include <duckdb.h>
 
 #include <string>
 #include <vector>
+
+#include "store/result.hpp"
 
 namespace advx::duckdb_text {
 
@@ -19,6 +21,12 @@ struct ColumnText {
 };
 
 ColumnText describe_column(duckdb_logical_type type);
+
+// The portable type a column's values are read as (store/result.hpp); `other` keeps DuckDB's text.
+ValueType value_type(const ColumnText& col);
+
+// Appends the value of `row` to `out` (a column of value_type(col)); the caller has checked validity.
+void push(const ColumnText& col, const void* data, idx_t row, ResultColumn& out);
 
 // Appends the text of `row` of a flat vector's data; the caller has checked that the row is valid.
 void render(const ColumnText& col, const void* data, idx_t row, std::string& out);

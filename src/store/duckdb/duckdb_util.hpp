@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "store/store.hpp"
+
 namespace advx::duckdb_util {
 
 // DuckDB follows the message with a blank line and a caret diagram; the first paragraph says what went
@@ -35,6 +37,22 @@ inline std::string quote_literal(std::string_view text) {
     if (c == '\'') out += '\'';
   }
   return out + '\'';
+}
+
+// A StoreError with the code DuckDB's message implies (the message starts with DuckDB's error class).
+inline StoreError duckdb_error(const std::string& msg) {
+  auto has = [&](std::string_view s) { return msg.find(s) != std::string::npos; };
+  StoreErrorCode code = StoreErrorCode::internal;
+  if (has("Interrupted") || has("INTERRUPT"))
+    code = StoreErrorCode::interrupted;
+  else if (msg.starts_with("advx sql is read-only") || has("Permission Error") ||
+           has("disabled by configuration") || has("read-only mode"))
+    code = StoreErrorCode::refused;
+  else if (msg.starts_with("no database at") || has("Catalog Error") || has("does not exist"))
+    code = StoreErrorCode::not_found;
+  else if (has("Parser Error") || has("Binder Error") || has("Conversion Error") || has("no SQL statement"))
+    code = StoreErrorCode::invalid;
+  return StoreError(msg, code);
 }
 
 struct Result {

@@ -1,7 +1,9 @@
-#include "sinks/result_format.hpp"
+#include "store/result_format.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "core/json_text.hpp"
@@ -81,21 +83,60 @@ void csv_field(std::string_view s, std::string& out) {
   out += '"';
 }
 
-bool is_null(const QueryResult& r, size_t row, size_t col) {
-  return row < r.is_null.size() && col < r.is_null[row].size() && r.is_null[row][col];
+std::string with_separators(std::string_view digits) {
+  std::string sign;
+  if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) {
+    sign = std::string(digits.substr(0, 1));
+    digits.remove_prefix(1);
+  }
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return sign + out;
+}
+
+// A number with `decimals` places and separators in the integer part; `suffix` after it. nan and inf as
+// they are.
+std::string fixed(double v, const std::string& text, int decimals, double scale, const char* suffix) {
+  if (v != v || v - v != 0) return text;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v * scale);
+  std::string_view s = buf;
+  const size_t dot = s.find('.');
+  const std::string_view int_part = s.substr(0, dot);
+  return with_separators(int_part) + std::string(dot == std::string_view::npos ? "" : s.substr(dot)) + suffix;
+}
+
+bool is_integral(const ResultColumn& c) {
+  return c.type == ValueType::integer || (c.type == ValueType::decimal && c.scale == 0);
 }
 
 }  // namespace
 
-bool is_numeric_type(std::string_view t) {
-  static constexpr std::string_view kNumeric[] = {"TINYINT", "SMALLINT", "INTEGER",   "BIGINT",
-                                                  "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                                                  "UBIGINT", "UHUGEINT", "FLOAT",     "DOUBLE"};
-  if (t.starts_with("DECIMAL")) return true;
-  return std::find(std::begin(kNumeric), std::end(kNumeric), t) != std::end(kNumeric);
+TextTable as_text(const ResultTable& result) {
+  TextTable t;
+  const size_t nrows = result.rows();
+  for (const ResultColumn& c : result.columns) {
+    t.column_names.push_back(c.name);
+    t.right_align.push_back(c.is_number());
+  }
+  t.rows.assign(nrows, std::vector<std::string>(result.columns.size()));
+  t.is_null.assign(nrows, std::vector<uint8_t>(result.columns.size()));
+  for (size_t c = 0; c < result.columns.size(); ++c) {
+    const ResultColumn& col = result.columns[c];
+    for (size_t r = 0; r < nrows; ++r) {
+      t.is_null[r][c] = col.is_null(r);
+      col.append_text(r, t.rows[r][c]);
+    }
+  }
+  return t;
 }
 
-std::string format_table(const QueryResult& result) {
+std::string format_table(const ResultTable& result) { return format_table(as_text(result)); }
+
+std::string format_table(const TextTable& result) {
   const size_t ncols = result.column_names.size();
   const size_t nrows = result.rows.size();
   std::string out;
@@ -103,7 +144,7 @@ std::string format_table(const QueryResult& result) {
     std::vector<bool> right(ncols);
     std::vector<size_t> width(ncols);
     for (size_t c = 0; c < ncols; ++c) {
-      right[c] = c < result.column_types.size() && is_numeric_type(result.column_types[c]);
+      right[c] = c < result.right_align.size() && result.right_align[c];
       width[c] = display_width(result.column_names[c]);
     }
     // [row][col] -> lines; the header is row 0.
@@ -111,8 +152,8 @@ std::string format_table(const QueryResult& result) {
     for (size_t c = 0; c < ncols; ++c) cells[0].push_back(cell_lines(result.column_names[c]));
     for (size_t r = 0; r < nrows; ++r) {
       for (size_t c = 0; c < ncols; ++c) {
-        cells[r + 1].push_back(is_null(result, r, c) ? std::vector<std::string>{"NULL"}
-                                                     : cell_lines(result.rows[r][c]));
+        cells[r + 1].push_back(result.is_null[r][c] ? std::vector<std::string>{"NULL"}
+                                                    : cell_lines(result.rows[r][c]));
       }
     }
     for (const auto& row : cells) {
@@ -153,59 +194,95 @@ std::string format_table(const QueryResult& result) {
   return out;
 }
 
-std::string format_csv(const QueryResult& result) {
+std::string format_csv(const ResultTable& result) {
   std::string out;
-  const size_t ncols = result.column_names.size();
+  const size_t ncols = result.columns.size();
   for (size_t c = 0; c < ncols; ++c) {
     if (c) out += ',';
-    csv_field(result.column_names[c], out);
+    csv_field(result.columns[c].name, out);
   }
   out += '\n';
-  for (size_t r = 0; r < result.rows.size(); ++r) {
+  std::string v;
+  for (size_t r = 0; r < result.rows(); ++r) {
     for (size_t c = 0; c < ncols; ++c) {
       if (c) out += ',';
-      if (!is_null(result, r, c)) csv_field(result.rows[r][c], out);
+      const ResultColumn& col = result.columns[c];
+      if (col.is_null(r)) continue;
+      v.clear();
+      col.append_text(r, v);
+      csv_field(v, out);
     }
     out += '\n';
   }
   return out;
 }
 
-std::string format_json(const QueryResult& result) {
-  const size_t ncols = result.column_names.size();
-  std::vector<bool> numeric(ncols), boolean(ncols);
-  for (size_t c = 0; c < ncols && c < result.column_types.size(); ++c) {
-    numeric[c] = is_numeric_type(result.column_types[c]);
-    boolean[c] = result.column_types[c] == "BOOLEAN";
-  }
-  if (result.rows.empty()) return "[]\n";
+std::string format_json(const ResultTable& result) {
+  const size_t ncols = result.columns.size();
+  const size_t nrows = result.rows();
+  if (nrows == 0) return "[]\n";
   std::string out = "[\n";
-  for (size_t r = 0; r < result.rows.size(); ++r) {
+  std::string v;
+  for (size_t r = 0; r < nrows; ++r) {
     out += "  {";
     for (size_t c = 0; c < ncols; ++c) {
       if (c) out += ", ";
-      json_string(result.column_names[c], out);
+      const ResultColumn& col = result.columns[c];
+      json_string(col.name, out);
       out += ": ";
-      const std::string& v = result.rows[r][c];
-      if (is_null(result, r, c)) {
+      v.clear();
+      col.append_text(r, v);
+      if (col.is_null(r)) {
         out += "null";
-      } else if ((numeric[c] && v != "nan" && v != "inf" && v != "-inf" && !v.empty()) ||
-                 (boolean[c] && (v == "true" || v == "false"))) {
+      } else if ((col.is_number() && v != "nan" && v != "inf" && v != "-inf" && !v.empty()) ||
+                 col.type == ValueType::boolean) {
         out += v;
       } else {
         json_string(v, out);
       }
     }
-    out += r + 1 < result.rows.size() ? "},\n" : "}\n";
+    out += r + 1 < nrows ? "},\n" : "}\n";
   }
   out += "]\n";
   return out;
 }
 
-std::string format_result(const QueryResult& result, std::string_view format) {
+std::string format_result(const ResultTable& result, std::string_view format) {
   if (format == "csv") return format_csv(result);
   if (format == "json") return format_json(result);
   return format_table(result);
 }
 
+namespace report {
+
+TextTable humanize(const ResultTable& result) {
+  TextTable out = as_text(result);
+  for (size_t c = 0; c < result.columns.size(); ++c) {
+    const ResultColumn& col = result.columns[c];
+    const std::string& name = col.name;
+    enum { keep, count, percent, two_decimals } kind = keep;
+    if (name == "ctr" || name == "conversion_rate" || name == "win_rate")
+      kind = percent;
+    else if (name == "hour")
+      kind = keep;
+    else if (is_integral(col))
+      kind = count;
+    else if (col.is_number())
+      kind = two_decimals;  // money, roas, seconds
+    if (kind == keep) continue;
+    for (size_t r = 0; r < out.rows.size(); ++r) {
+      if (col.is_null(r)) continue;
+      std::string& cell = out.rows[r][c];
+      if (kind == count)
+        cell = with_separators(cell);
+      else if (kind == percent)
+        cell = fixed(col.real_at(r), cell, 2, 100.0, "%");
+      else
+        cell = fixed(col.real_at(r), cell, 2, 1.0, "");
+    }
+  }
+  return out;
+}
+
+}  // namespace report
 }  // namespace advx

@@ -1,4 +1,4 @@
-#include "sinks/duckdb_store.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 #include <duckdb.h>
 
@@ -10,13 +10,15 @@
 #include <system_error>
 #include <utility>
 
+#include "core/table_buffer.hpp"
 #include "core/utf8.hpp"
-#include "sinks/duckdb_text.hpp"
-#include "sinks/duckdb_util.hpp"
+#include "store/duckdb/duckdb_text.hpp"
+#include "store/duckdb/duckdb_util.hpp"
 
 namespace advx {
 namespace {
 
+using duckdb_util::duckdb_error;
 using duckdb_util::one_line;
 using duckdb_util::quote_ident;
 using duckdb_util::quote_literal;
@@ -50,7 +52,7 @@ duckdb_type duckdb_type_of(ColumnType t) {
   return DUCKDB_TYPE_INVALID;
 }
 
-// RAII for the C API's handles, so every throw path releases them (Result: sinks/duckdb_util.hpp).
+// RAII for the C API's handles, so every throw path releases them (Result: store/duckdb/duckdb_util.hpp).
 struct Chunk {
   duckdb_data_chunk c = nullptr;
   explicit Chunk(duckdb_data_chunk chunk) : c(chunk) {}
@@ -93,22 +95,26 @@ struct LogicalType {
   }
 };
 
-// Reads every row of a result as text, chunk by chunk from the vectors.
-QueryResult read_result(duckdb_result& res) {
-  QueryResult out;
+// Reads every row of a result into typed columns, chunk by chunk from the vectors.
+ResultTable read_result(duckdb_result& res) {
+  ResultTable out;
   idx_t ncols = duckdb_column_count(&res);
   std::vector<duckdb_text::ColumnText> cols;
   cols.reserve(ncols);
   for (idx_t c = 0; c < ncols; ++c) {
+    ResultColumn& col = out.columns.emplace_back();
     const char* name = duckdb_column_name(&res, c);
-    out.column_names.emplace_back(name ? name : "");
+    col.name = name ? name : "";
     LogicalType type(duckdb_column_logical_type(&res, c));
     cols.push_back(duckdb_text::describe_column(type.t));
-    out.column_types.push_back(cols.back().type_name);
+    col.engine_type = cols.back().type_name;
+    col.type = duckdb_text::value_type(cols.back());
+    col.scale = cols.back().scale;
+    col.single = cols.back().id == DUCKDB_TYPE_FLOAT;
     if (!cols.back().supported) {
-      throw StoreError("column " + quote_ident(out.column_names.back()) + " has type " +
-                       cols.back().type_name + ", which advx cannot show yet: cast it, e.g. " +
-                       quote_ident(out.column_names.back()) + "::VARCHAR");
+      throw duckdb_error("column " + quote_ident(col.name) + " has type " + cols.back().type_name +
+                         ", which advx cannot show yet: cast it, e.g. " + quote_ident(col.name) +
+                         "::VARCHAR");
     }
   }
   std::vector<const void*> data(ncols);
@@ -121,20 +127,16 @@ QueryResult read_result(duckdb_result& res) {
       duckdb_vector vec = duckdb_data_chunk_get_vector(chunk.c, c);
       data[c] = duckdb_vector_get_data(vec);
       validity[c] = duckdb_vector_get_validity(vec);
-    }
-    for (idx_t r = 0; r < n; ++r) {
-      auto& row = out.rows.emplace_back(ncols);
-      auto& nulls = out.is_null.emplace_back(ncols, 0);
-      for (idx_t c = 0; c < ncols; ++c) {
-        if (validity[c] && !duckdb_validity_row_is_valid(validity[c], r)) {
-          nulls[c] = 1;
-        } else {
-          duckdb_text::render(cols[c], data[c], r, row[c]);
-        }
+      ResultColumn& col = out.columns[c];
+      for (idx_t r = 0; r < n; ++r) {
+        if (validity[c] && !duckdb_validity_row_is_valid(validity[c], r))
+          col.push_null();
+        else
+          duckdb_text::push(cols[c], data[c], r, col);
       }
     }
   }
-  if (const char* err = duckdb_result_error(&res); err && *err) throw StoreError(one_line(err));
+  if (const char* err = duckdb_result_error(&res); err && *err) throw duckdb_error(one_line(err));
   return out;
 }
 
@@ -363,7 +365,8 @@ struct DuckDbStore::Impl {
     Result res;
     res.live = true;
     if (duckdb_query(con, text.c_str(), &res.r) != DuckDBSuccess) {
-      throw StoreError(one_line(duckdb_result_error(&res.r) ? duckdb_result_error(&res.r) : "query failed"));
+      throw duckdb_error(
+          one_line(duckdb_result_error(&res.r) ? duckdb_result_error(&res.r) : "query failed"));
     }
   }
 
@@ -389,7 +392,7 @@ struct DuckDbStore::Impl {
       }
     }
     appenders.clear();
-    if (!error.empty()) throw StoreError(error);
+    if (!error.empty()) throw duckdb_error(error);
   }
 
   TableAppender& appender_for(const TableDef& def) {
@@ -399,21 +402,21 @@ struct DuckDbStore::Impl {
     if (duckdb_appender_create_ext(con, nullptr, nullptr, name.c_str(), &app->appender) != DuckDBSuccess) {
       std::string msg = "cannot append to table " + name;
       if (app->appender) msg += ": " + appender_error(app->appender);
-      throw StoreError(msg);
+      throw duckdb_error(msg);
     }
     // A database written by another advx version must fail here, clearly, not deep inside DuckDB.
     idx_t ncols = duckdb_appender_column_count(app->appender);
     if (ncols != def.columns.size()) {
-      throw StoreError("table " + name + " has " + std::to_string(ncols) + " columns, advx expects " +
-                       std::to_string(def.columns.size()) + " (database from another advx version?)");
+      throw duckdb_error("table " + name + " has " + std::to_string(ncols) + " columns, advx expects " +
+                         std::to_string(def.columns.size()) + " (database from another advx version?)");
     }
     std::vector<duckdb_logical_type> types;
     for (idx_t c = 0; c < ncols; ++c) {
       LogicalType have(duckdb_appender_column_type(app->appender, c));
       if (duckdb_get_type_id(have.t) != duckdb_type_of(def.columns[c].type)) {
-        throw StoreError("table " + name + " column " + std::string(def.columns[c].name) + " is not " +
-                         std::string(sql_type_name(def.columns[c].type)) +
-                         " (database from another advx version?)");
+        throw duckdb_error("table " + name + " column " + std::string(def.columns[c].name) + " is not " +
+                           std::string(sql_type_name(def.columns[c].type)) +
+                           " (database from another advx version?)");
       }
       types.push_back(duckdb_create_logical_type(duckdb_type_of(def.columns[c].type)));
     }
@@ -450,8 +453,8 @@ struct DuckDbStore::Impl {
               // with a vague message; checking first names the table, column and row. The validator never
               // lets invalid UTF-8 reach a VARCHAR, so this guards an invariant, it is not a rule for input.
               if (type == ColumnType::varchar && !valid_utf8(s[r])) {
-                throw StoreError("invalid UTF-8 in " + std::string(def.name) + "." +
-                                 std::string(def.columns[c].name) + " (row " + std::to_string(r) + ")");
+                throw duckdb_error("invalid UTF-8 in " + std::string(def.name) + "." +
+                                   std::string(def.columns[c].name) + " (row " + std::to_string(r) + ")");
               }
               duckdb_vector_assign_string_element_len(vec, i, s[r].data(), s[r].size());
             }
@@ -481,7 +484,7 @@ struct DuckDbStore::Impl {
             copy_fixed<double>(slice, src, dst, start, n);
             break;
           case ColumnType::money:
-            throw StoreError(std::string(def.name) + ": money columns are written by SQL only");
+            throw duckdb_error(std::string(def.name) + ": money columns are written by SQL only");
         }
         if (src.valid) {
           duckdb_vector_ensure_validity_writable(vec);
@@ -498,7 +501,7 @@ struct DuckDbStore::Impl {
         std::string msg =
             "appending to " + std::string(def.name) + " failed: " + appender_error(app.appender);
         appenders.erase(appenders.find(def.name));
-        throw StoreError(msg);
+        throw duckdb_error(msg);
       }
     }
   }
@@ -522,14 +525,15 @@ DuckDbStore::DuckDbStore(const std::string& path, StoreMode mode)
   if (mode == StoreMode::read_only && !in_memory) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
-      throw StoreError("no database at " + path + " (run advx ingest first)");
+      throw duckdb_error("no database at " + path + " (run advx ingest first)");
   }
   duckdb_config config = nullptr;
-  if (duckdb_create_config(&config) != DuckDBSuccess) throw StoreError("cannot create DuckDB configuration");
+  if (duckdb_create_config(&config) != DuckDBSuccess)
+    throw duckdb_error("cannot create DuckDB configuration");
   auto set = [&](const char* name, const char* value) {
     if (duckdb_set_config(config, name, value) != DuckDBSuccess) {
       duckdb_destroy_config(&config);
-      throw StoreError(std::string("cannot set DuckDB option ") + name);
+      throw duckdb_error(std::string("cannot set DuckDB option ") + name);
     }
   };
   if (mode == StoreMode::read_only) {
@@ -548,11 +552,11 @@ DuckDbStore::DuckDbStore(const std::string& path, StoreMode mode)
     std::string msg = "cannot open database " + path + ": " + one_line(error ? error : "unknown error");
     duckdb_free(error);
     impl_->db = nullptr;
-    throw StoreError(msg);
+    throw duckdb_error(msg);
   }
   if (duckdb_connect(impl_->db, &impl_->con) != DuckDBSuccess) {
     impl_->con = nullptr;
-    throw StoreError("cannot connect to database " + path);
+    throw duckdb_error("cannot connect to database " + path);
   }
 }
 
@@ -562,12 +566,73 @@ DuckDbStore::DuckDbStore(DuckDbStore& parent) : impl_(std::make_unique<Impl>()),
   impl_->owns_db = false;
   if (duckdb_connect(impl_->db, &impl_->con) != DuckDBSuccess) {
     impl_->con = nullptr;
-    throw StoreError("cannot connect to database " + path_);
+    throw duckdb_error("cannot connect to database " + path_);
   }
 }
 
-std::unique_ptr<DuckDbStore> DuckDbStore::another_connection() {
+std::unique_ptr<DuckDbStore> DuckDbStore::another_duckdb_connection() {
   return std::unique_ptr<DuckDbStore>(new DuckDbStore(*this));
+}
+
+std::unique_ptr<Store> DuckDbStore::another_connection() { return another_duckdb_connection(); }
+
+const StoreGuarantees& DuckDbStore::guarantees() const {
+  static const StoreGuarantees kDuckDb{
+      .atomic_multi_table_commit = true, .updates = true, .interruptible = true, .local = true};
+  return kDuckDb;
+}
+
+std::string DuckDbStore::local_folder() const {
+  if (path_.empty() || path_ == ":memory:") return "";
+  std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+void DuckDbStore::set_memory_limit(const std::string& limit) {
+  execute("SET memory_limit = " + quote_literal(limit));
+}
+
+void DuckDbStore::set_checkpoint_threshold_mb(int64_t mb) {
+  execute("SET checkpoint_threshold = '" + std::to_string(mb) + "MB'");
+}
+
+void DuckDbStore::forbid_external_access() { execute("SET enable_external_access = false"); }
+
+ResultTable DuckDbStore::read_table(const TableDef& table) {
+  std::string sql = "SELECT ";
+  for (size_t c = 0; c < table.columns.size(); ++c) {
+    if (c) sql += ", ";
+    sql += quote_ident(table.columns[c].name);
+  }
+  return query(sql + " FROM " + quote_ident(table.name));
+}
+
+std::optional<int64_t> DuckDbStore::max_ingested_at() {
+  const ResultTable r = query(
+      "SELECT epoch_us(greatest((SELECT max(ingested_at) FROM impressions), (SELECT max(ingested_at) FROM "
+      "clicks), (SELECT max(ingested_at) FROM conversions), (SELECT max(ingested_at) FROM bid_requests)))");
+  if (r.rows() == 0 || r.columns[0].is_null(0)) return std::nullopt;
+  return r.columns[0].int_at(0);
+}
+
+std::vector<StoredKafkaOffset> DuckDbStore::kafka_positions(std::string_view topic) {
+  std::string sql = "SELECT topic, partition, next_offset FROM advx_kafka_offsets";
+  if (!topic.empty()) sql += " WHERE topic = " + quote_literal(topic);
+  const ResultTable r = query(sql);
+  std::vector<StoredKafkaOffset> out;
+  for (size_t i = 0; i < r.rows(); i++)
+    out.push_back(
+        {r.columns[0].text_at(i), static_cast<int32_t>(r.columns[1].int_at(i)), r.columns[2].int_at(i)});
+  return out;
+}
+
+void DuckDbStore::save_kafka_positions(std::span<const StoredKafkaOffset> positions, int64_t ingested_at_us) {
+  for (const StoredKafkaOffset& p : positions) {
+    execute("DELETE FROM advx_kafka_offsets WHERE topic = " + quote_literal(p.topic) +
+            " AND partition = " + std::to_string(p.partition) + "; INSERT INTO advx_kafka_offsets VALUES (" +
+            quote_literal(p.topic) + ", " + std::to_string(p.partition) + ", " +
+            std::to_string(p.next_offset) + ", make_timestamp(" + std::to_string(ingested_at_us) + "))");
+  }
 }
 
 DuckDbStore::~DuckDbStore() = default;
@@ -630,25 +695,25 @@ void DuckDbStore::rollback() {
 }
 
 void DuckDbStore::append(const TableSlice& slice) {
-  if (!slice.def) throw StoreError("append: slice has no table");
+  if (!slice.def) throw duckdb_error("append: slice has no table");
   if (slice.columns.size() != slice.def->columns.size()) {
-    throw StoreError("append to " + std::string(slice.def->name) + ": " +
-                     std::to_string(slice.columns.size()) + " columns given, table has " +
-                     std::to_string(slice.def->columns.size()));
+    throw duckdb_error("append to " + std::string(slice.def->name) + ": " +
+                       std::to_string(slice.columns.size()) + " columns given, table has " +
+                       std::to_string(slice.def->columns.size()));
   }
   const size_t n = slice.count();
   if (n == 0) return;
   for (size_t c = 0; c < slice.columns.size(); ++c) {
     if (!slice.columns[c].data) {
-      throw StoreError("append to " + std::string(slice.def->name) + ": no data for column " +
-                       std::string(slice.def->columns[c].name));
+      throw duckdb_error("append to " + std::string(slice.def->name) + ": no data for column " +
+                         std::string(slice.def->columns[c].name));
     }
   }
   if (slice.sel) {
     for (size_t i = 0; i < slice.sel_count; ++i) {
       if (slice.sel[i] >= slice.rows) {
-        throw StoreError("append to " + std::string(slice.def->name) + ": selection row " +
-                         std::to_string(slice.sel[i]) + " out of " + std::to_string(slice.rows));
+        throw duckdb_error("append to " + std::string(slice.def->name) + ": selection row " +
+                           std::to_string(slice.sel[i]) + " out of " + std::to_string(slice.rows));
       }
     }
   }
@@ -672,32 +737,32 @@ void DuckDbStore::execute(std::string_view sql) {
   impl_->run(sql);
 }
 
-QueryResult DuckDbStore::query(std::string_view sql) {
+ResultTable DuckDbStore::query(std::string_view sql) {
   impl_->close_appenders();
   std::string text(sql);
   Result res;
   res.live = true;
   if (duckdb_query(impl_->con, text.c_str(), &res.r) != DuckDBSuccess) {
     const char* err = duckdb_result_error(&res.r);
-    throw StoreError(one_line(err ? err : "query failed"));
+    throw duckdb_error(one_line(err ? err : "query failed"));
   }
   return read_result(res.r);
 }
 
-QueryResult DuckDbStore::query_read_only(std::string_view sql) {
+ResultTable DuckDbStore::query_read_only(std::string_view sql) {
   impl_->close_appenders();
   std::string text(sql);
   // Statements that plainly write are refused before DuckDB sees them: parsing alone can already act
   // (IMPORT DATABASE reads files while being split into statements).
   std::vector<StatementText> texts = split_statements(text);
   for (const StatementText& st : texts) {
-    if (is_write_keyword(st.words.front())) throw StoreError(refusal(st.words.front()));
+    if (is_write_keyword(st.words.front())) throw duckdb_error(refusal(st.words.front()));
   }
   Extracted ex;
   idx_t n = duckdb_extract_statements(impl_->con, text.c_str(), &ex.e);
   if (n == 0) {
     const char* err = ex.e ? duckdb_extract_statements_error(ex.e) : nullptr;
-    throw StoreError(err && *err ? one_line(err) : "no SQL statement given");
+    throw duckdb_error(err && *err ? one_line(err) : "no SQL statement given");
   }
   // Our scan sees the same statements as DuckDB's parser in all but exotic texts; when it does not, we
   // fall back to DuckDB's type names and refuse EXPLAIN ANALYZE outright.
@@ -718,14 +783,14 @@ QueryResult DuckDbStore::query_read_only(std::string_view sql) {
     Prepared& p = stmts.emplace_back();
     if (duckdb_prepare_extracted_statement(impl_->con, ex.e, i, &p.p) != DuckDBSuccess) {
       const char* err = duckdb_prepare_error(p.p);
-      throw StoreError(one_line(err ? err : "cannot prepare statement"));
+      throw duckdb_error(one_line(err ? err : "cannot prepare statement"));
     }
     duckdb_statement_type type = duckdb_prepared_statement_type(p.p);
     if (type == DUCKDB_STATEMENT_TYPE_SELECT) continue;  // also DESCRIBE, SHOW, SUMMARIZE, FROM, PRAGMA x
-    if (type != DUCKDB_STATEMENT_TYPE_EXPLAIN) throw StoreError(refusal(kind_of(i, type)));
+    if (type != DUCKDB_STATEMENT_TYPE_EXPLAIN) throw duckdb_error(refusal(kind_of(i, type)));
     // Plain EXPLAIN only plans; EXPLAIN ANALYZE runs the statement, so that must be a read.
     if (!texts_match) {
-      throw StoreError(
+      throw duckdb_error(
           "advx sql is read-only: cannot tell what this EXPLAIN runs; EXPLAIN ANALYZE needs a SELECT");
     }
     const StatementText& st = texts[i];
@@ -737,24 +802,24 @@ QueryResult DuckDbStore::query_read_only(std::string_view sql) {
     } else {
       continue;
     }
-    if (st.words.size() <= inner_word) throw StoreError(refusal("EXPLAIN ANALYZE"));
+    if (st.words.size() <= inner_word) throw duckdb_error(refusal("EXPLAIN ANALYZE"));
     std::string inner(st.text.substr(st.word_end[inner_word - 1]));
     Extracted inner_ex;
     Prepared inner_p;
     if (duckdb_extract_statements(impl_->con, inner.c_str(), &inner_ex.e) != 1 ||
         duckdb_prepare_extracted_statement(impl_->con, inner_ex.e, 0, &inner_p.p) != DuckDBSuccess ||
         duckdb_prepared_statement_type(inner_p.p) != DUCKDB_STATEMENT_TYPE_SELECT) {
-      throw StoreError(refusal("EXPLAIN ANALYZE " + st.words[inner_word]));
+      throw duckdb_error(refusal("EXPLAIN ANALYZE " + st.words[inner_word]));
     }
   }
 
-  QueryResult last;
+  ResultTable last;
   for (idx_t i = 0; i < n; ++i) {
     Result res;
     res.live = true;
     if (duckdb_execute_prepared_streaming(stmts[i].p, &res.r) != DuckDBSuccess) {
       const char* err = duckdb_result_error(&res.r);
-      throw StoreError(one_line(err ? err : "query failed"));
+      throw duckdb_error(one_line(err ? err : "query failed"));
     }
     if (i + 1 == n) last = read_result(res.r);
   }
@@ -768,14 +833,14 @@ void DuckDbStore::scan_dedup_state(
   const char* sql = "SELECT stream, key_hi, key_lo, event_time, payload_hash FROM advx_dedup_state";
   if (duckdb_prepare(impl_->con, sql, &p.p) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(p.p);
-    throw StoreError("cannot read advx_dedup_state: " + one_line(err ? err : "prepare failed"));
+    throw duckdb_error("cannot read advx_dedup_state: " + one_line(err ? err : "prepare failed"));
   }
   // Streaming, so 10M keys never sit in a materialized result next to the dedup table being built.
   Result res;
   res.live = true;
   if (duckdb_execute_prepared_streaming(p.p, &res.r) != DuckDBSuccess) {
     const char* err = duckdb_result_error(&res.r);
-    throw StoreError("cannot read advx_dedup_state: " + one_line(err ? err : "query failed"));
+    throw duckdb_error("cannot read advx_dedup_state: " + one_line(err ? err : "query failed"));
   }
   while (true) {
     Chunk chunk(duckdb_fetch_chunk(res.r));
@@ -801,12 +866,12 @@ void DuckDbStore::scan_dedup_state(
     }
   }
   if (const char* err = duckdb_result_error(&res.r); err && *err) {
-    throw StoreError("cannot read advx_dedup_state: " + one_line(err));
+    throw duckdb_error("cannot read advx_dedup_state: " + one_line(err));
   }
 }
 
 void DuckDbStore::replace_table(const TableSlice& slice) {
-  if (!slice.def) throw StoreError("replace_table: slice has no table");
+  if (!slice.def) throw duckdb_error("replace_table: slice has no table");
   const std::string del = "DELETE FROM " + quote_ident(slice.def->name);
   if (impl_->in_transaction) {
     execute(del);

@@ -1,11 +1,11 @@
-#include "sinks/report_queries.hpp"
+#include "store/duckdb/duckdb_reports.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "core/time_util.hpp"
-#include "sinks/result_format.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 namespace advx::report {
 
@@ -58,32 +58,6 @@ std::string in_ranges(const std::vector<TimeRange>& ranges, const char* alias) {
   return s.empty() ? "FALSE" : s + "))";
 }
 
-// A range cut into the whole UTC hours inside it (read from campaign_hourly) and the partial hours at its
-// edges (read from the raw tables). Bounds left open stay open.
-struct HourSplit {
-  std::optional<TimeRange> rollup;
-  std::vector<TimeRange> raw;
-};
-
-HourSplit split_hours(const TimeRange& range) {
-  constexpr int64_t kHour = 3'600'000'000;
-  auto floor_hour = [](int64_t t) { return t - ((t % kHour) + kHour) % kHour; };
-  TimeRange whole;
-  if (range.from_us)
-    whole.from_us =
-        floor_hour(*range.from_us) == *range.from_us ? *range.from_us : floor_hour(*range.from_us) + kHour;
-  if (range.to_us) whole.to_us = floor_hour(*range.to_us);
-  HourSplit split;
-  if (whole.from_us && whole.to_us && *whole.from_us >= *whole.to_us) {
-    split.raw.push_back(range);  // no whole hour inside
-    return split;
-  }
-  split.rollup = whole;
-  if (range.from_us && *range.from_us < *whole.from_us) split.raw.push_back({range.from_us, whole.from_us});
-  if (range.to_us && *whole.to_us < *range.to_us) split.raw.push_back({whole.to_us, range.to_us});
-  return split;
-}
-
 // Money is summed exactly, so that any grouping of the same rows (by hour in the rollup, by run, in any
 // order) gives the same total to the last digit: each amount as DECIMAL(38,9), sums as DECIMAL(38,12).
 // The validator bounds amounts (kMaxAmount), so neither can overflow. campaign_hourly uses the same forms.
@@ -91,18 +65,6 @@ constexpr const char* kSpendOfImpression = "i.win_price_cpm::DECIMAL(38,9) * 0.0
 constexpr const char* kValueOfConversion = "v.conversion_value::DECIMAL(38,9)::DECIMAL(38,12)";
 
 std::string quoted(std::string_view column) { return "\"" + std::string(column) + "\""; }
-
-// The keys other than campaign, in the order given, without duplicates.
-std::vector<Dimension> other_keys(const std::vector<Dimension>& by) {
-  std::vector<Dimension> keys;
-  for (Dimension d : by) {
-    if (d == Dimension::campaign) continue;
-    bool seen = false;
-    for (Dimension k : keys) seen = seen || k == d;
-    if (!seen) keys.push_back(d);
-  }
-  return keys;
-}
 
 // "expr AS "col", " for each key, taking the expression for one event table.
 std::string key_select(const std::vector<Dimension>& keys, const char* KeyExpr::*source) {
@@ -122,87 +84,7 @@ std::string ratio(const std::string& num, const std::string& den) {
   return "CASE WHEN " + den + " > 0 THEN " + num + "::DOUBLE / " + den + " END";
 }
 
-std::string with_separators(std::string_view digits) {
-  std::string sign;
-  if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) {
-    sign = std::string(digits.substr(0, 1));
-    digits.remove_prefix(1);
-  }
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return sign + out;
-}
-
-// A decimal with `decimals` places and separators in the integer part; `suffix` after it.
-std::string fixed(std::string_view text, int decimals, double scale, const char* suffix) {
-  const std::string owned(text);
-  char* end = nullptr;
-  const double v = std::strtod(owned.c_str(), &end);
-  if (end == owned.c_str() || *end != '\0') return owned;  // not a plain number (nan, inf): as is
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v * scale);
-  std::string_view s = buf;
-  const size_t dot = s.find('.');
-  const std::string_view int_part = s.substr(0, dot);
-  return with_separators(int_part) + std::string(dot == std::string_view::npos ? "" : s.substr(dot)) + suffix;
-}
-
-bool is_integer_type(std::string_view t) {
-  return t == "TINYINT" || t == "SMALLINT" || t == "INTEGER" || t == "BIGINT" || t == "HUGEINT" ||
-         t == "UTINYINT" || t == "USMALLINT" || t == "UINTEGER" || t == "UBIGINT" || t == "UHUGEINT";
-}
-
 }  // namespace
-
-const std::vector<std::string>& dimension_names() {
-  static const std::vector<std::string> names = {"campaign", "creative", "site", "country",
-                                                 "device",   "day",      "hour"};
-  return names;
-}
-
-bool parse_dimension(std::string_view name, Dimension* out) {
-  const auto& names = dimension_names();
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == name) {
-      *out = static_cast<Dimension>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string_view dimension_column(Dimension d) {
-  switch (d) {
-    case Dimension::campaign:
-      return "campaign_id";
-    case Dimension::creative:
-      return "creative_id";
-    case Dimension::site:
-      return "site";
-    case Dimension::country:
-      return "country";
-    case Dimension::device:
-      return "device_type";
-    case Dimension::day:
-      return "day";
-    case Dimension::hour:
-      return "hour";
-  }
-  return "campaign_id";
-}
-
-bool parse_time_bound(std::string_view text, int64_t* micros) {
-  if (parse_timestamp_text(text, micros)) return true;
-  int32_t days = 0;
-  if (text.size() == 10 && parse_date(text, &days)) {
-    *micros = int64_t(days) * kMicrosPerDay;
-    return true;
-  }
-  return false;
-}
 
 std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& range, Scan scan) {
   const std::vector<Dimension> keys = other_keys(by);
@@ -390,35 +272,24 @@ std::string frequency_sql(bool by_campaign, const TimeRange& range) {
   return sql;
 }
 
-QueryResult humanize(const QueryResult& result) {
-  QueryResult out = result;
-  for (size_t c = 0; c < out.column_names.size(); ++c) {
-    const std::string& name = out.column_names[c];
-    const std::string type = c < out.column_types.size() ? out.column_types[c] : "";
-    enum { keep, count, percent, two_decimals } kind = keep;
-    if (name == "ctr" || name == "conversion_rate" || name == "win_rate")
-      kind = percent;
-    else if (name == "hour")
-      kind = keep;
-    else if (is_integer_type(type))
-      kind = count;
-    else if (is_numeric_type(type))
-      kind = two_decimals;  // money, roas, seconds
-    if (kind == keep) continue;
-    for (size_t r = 0; r < out.rows.size(); ++r) {
-      if (c >= out.rows[r].size() ||
-          (r < out.is_null.size() && c < out.is_null[r].size() && out.is_null[r][c]))
-        continue;
-      std::string& cell = out.rows[r][c];
-      if (kind == count)
-        cell = with_separators(cell);
-      else if (kind == percent)
-        cell = fixed(cell, 2, 100.0, "%");
-      else
-        cell = fixed(cell, 2, 1.0, "");
-    }
+std::string report_sql(const ReportRequest& q) {
+  switch (q.kind) {
+    case Kind::campaigns:
+      return campaigns_sql(q.by, q.range, q.scan);
+    case Kind::funnel:
+      return funnel_sql(q.by_campaign, q.range, q.scan);
+    case Kind::latency:
+      return latency_sql(q.by_campaign, q.range);
+    case Kind::frequency:
+      return frequency_sql(q.by_campaign, q.range);
   }
-  return out;
+  return {};
 }
 
 }  // namespace advx::report
+
+namespace advx {
+
+ResultTable DuckDbStore::report(const ReportRequest& request) { return query(report::report_sql(request)); }
+
+}  // namespace advx

@@ -1,4 +1,4 @@
-#include "sinks/duckdb_text.hpp"
+#include "store/duckdb/duckdb_text.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -7,6 +7,9 @@
 #include <cstring>
 #include <limits>
 #include <string_view>
+#include <type_traits>
+
+#include "store/value_text.hpp"
 
 namespace advx::duckdb_text {
 namespace {
@@ -14,165 +17,27 @@ namespace {
 using i128 = __int128;
 using u128 = unsigned __int128;
 
+using value_text::append_date;
+using value_text::append_decimal;
+using value_text::append_i128;
+using value_text::append_padded;
+using value_text::append_time;
+using value_text::append_timestamp;
+using value_text::append_u128;
+
 constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
 constexpr int64_t kNanosPerDay = 86'400'000'000'000LL;
 
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-
-void append_u128(u128 v, std::string& out) {
-  char buf[40];
-  char* p = buf + sizeof buf;
-  do {
-    *--p = static_cast<char>('0' + static_cast<int>(v % 10));
-    v /= 10;
-  } while (v != 0);
-  out.append(p, buf + sizeof buf - p);
-}
-
-void append_i128(i128 v, std::string& out) {
-  if (v < 0) {
-    out += '-';
-    append_u128(static_cast<u128>(0) - static_cast<u128>(v), out);
-  } else {
-    append_u128(static_cast<u128>(v), out);
-  }
-}
-
 template <class T>
 void append_int(T v, std::string& out) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
+  if constexpr (std::is_signed_v<T>)
+    value_text::append_int(v, out);
+  else
+    append_u128(v, out);
 }
 
-void append_padded(int64_t v, int width, std::string& out) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof buf, v);
-  for (int n = static_cast<int>(res.ptr - buf); n < width; ++n) out += '0';
-  out.append(buf, res.ptr);
-}
-
-// DuckDB prints floats as {fmt} does: shortest round-trip digits, fixed notation for exponents -4..15
-// (with ".0" on whole numbers), scientific with a two-digit exponent otherwise.
-template <class F>
-void append_float(F v, std::string& out) {
-  if (std::isnan(v)) {
-    out += "nan";
-    return;
-  }
-  if (std::isinf(v)) {
-    out += v < 0 ? "-inf" : "inf";
-    return;
-  }
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-  std::string_view s(buf, static_cast<size_t>(res.ptr - buf));
-  if (s.front() == '-') {
-    out += '-';
-    s.remove_prefix(1);
-  }
-  size_t e_pos = s.find('e');
-  std::string digits;
-  for (char c : s.substr(0, e_pos)) {
-    if (c != '.') digits += c;
-  }
-  int exp = std::atoi(std::string(s.substr(e_pos + 1)).c_str());
-  if (exp < -4 || exp >= 16) {
-    out += digits[0];
-    if (digits.size() > 1) {
-      out += '.';
-      out.append(digits, 1);
-    }
-    out += exp < 0 ? "e-" : "e+";
-    append_padded(std::abs(exp), 2, out);
-  } else if (exp >= 0) {
-    size_t int_len = static_cast<size_t>(exp) + 1;
-    if (digits.size() <= int_len) {
-      out += digits;
-      out.append(int_len - digits.size(), '0');
-      out += ".0";
-    } else {
-      out.append(digits, 0, int_len);
-      out += '.';
-      out.append(digits, int_len);
-    }
-  } else {
-    out += "0.";
-    out.append(static_cast<size_t>(-exp - 1), '0');
-    out += digits;
-  }
-}
-
-void append_decimal(i128 v, uint8_t scale, std::string& out) {
-  if (scale == 0) {
-    append_i128(v, out);
-    return;
-  }
-  if (v < 0) out += '-';
-  std::string digits;
-  append_u128(v < 0 ? static_cast<u128>(0) - static_cast<u128>(v) : static_cast<u128>(v), digits);
-  if (digits.size() <= scale) digits.insert(0, scale + 1 - digits.size(), '0');
-  out.append(digits, 0, digits.size() - scale);
-  out += '.';
-  out.append(digits, digits.size() - scale);
-}
-
-// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
-void append_date(int64_t days, std::string& out) {
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t year = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  year += month <= 2;
-  bool bc = year <= 0;
-  append_padded(bc ? 1 - year : year, 4, out);
-  out += '-';
-  append_padded(month, 2, out);
-  out += '-';
-  append_padded(day, 2, out);
-  if (bc) out += " (BC)";
-}
-
-// HH:MM:SS[.fff] from units of 10^-frac_digits seconds, trailing zeros trimmed. Hours are not wrapped,
-// so intervals longer than a day print as DuckDB prints them.
-void append_time(int64_t units, int frac_digits, std::string& out) {
-  int64_t per_second = 1;
-  for (int i = 0; i < frac_digits; ++i) per_second *= 10;
-  int64_t secs = units / per_second;
-  int64_t frac = units % per_second;
-  append_padded(secs / 3600, 2, out);
-  out += ':';
-  append_padded(secs / 60 % 60, 2, out);
-  out += ':';
-  append_padded(secs % 60, 2, out);
-  if (frac != 0) {
-    std::string f;
-    append_padded(frac, frac_digits, f);
-    while (f.back() == '0') f.pop_back();
-    out += '.';
-    out += f;
-  }
-}
-
-void append_timestamp(int64_t units, int64_t units_per_day, int frac_digits, std::string& out) {
-  if (units == std::numeric_limits<int64_t>::max()) {
-    out += "infinity";
-    return;
-  }
-  if (units == -std::numeric_limits<int64_t>::max()) {
-    out += "-infinity";
-    return;
-  }
-  int64_t days = floor_div(units, units_per_day);
-  append_date(days, out);
-  out += ' ';
-  append_time(units - days * units_per_day, frac_digits, out);
-}
+void append_float(float v, std::string& out) { value_text::append_float(v, out); }
+void append_float(double v, std::string& out) { value_text::append_double(v, out); }
 
 void append_unit(int64_t n, const char* unit, std::string& out) {
   if (!out.empty()) out += ' ';
@@ -496,6 +361,114 @@ void render(const ColumnText& col, const void* data, idx_t row, std::string& out
     }
     default:
       return;  // describe_column marked it unsupported; callers refuse such columns first
+  }
+}
+
+ValueType value_type(const ColumnText& col) {
+  switch (col.id) {
+    case DUCKDB_TYPE_BOOLEAN:
+      return ValueType::boolean;
+    case DUCKDB_TYPE_TINYINT:
+    case DUCKDB_TYPE_SMALLINT:
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT:
+    case DUCKDB_TYPE_USMALLINT:
+    case DUCKDB_TYPE_UINTEGER:
+      return ValueType::integer;
+    case DUCKDB_TYPE_UBIGINT:  // beyond int64: exact as a decimal of scale 0
+    case DUCKDB_TYPE_HUGEINT:
+    case DUCKDB_TYPE_DECIMAL:
+      return ValueType::decimal;
+    case DUCKDB_TYPE_FLOAT:
+    case DUCKDB_TYPE_DOUBLE:
+      return ValueType::real;
+    case DUCKDB_TYPE_VARCHAR:
+      return ValueType::text;
+    case DUCKDB_TYPE_DATE:
+      return ValueType::date;
+    case DUCKDB_TYPE_TIMESTAMP:
+      return ValueType::timestamp;
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      return ValueType::timestamp_tz;
+    default:
+      return ValueType::other;
+  }
+}
+
+void push(const ColumnText& col, const void* data, idx_t row, ResultColumn& out) {
+  switch (col.id) {
+    case DUCKDB_TYPE_BOOLEAN:
+      out.push_int(static_cast<const bool*>(data)[row] ? 1 : 0);
+      return;
+    case DUCKDB_TYPE_TINYINT:
+      out.push_int(static_cast<const int8_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_SMALLINT:
+      out.push_int(static_cast<const int16_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_INTEGER:
+      out.push_int(static_cast<const int32_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_BIGINT:
+      out.push_int(static_cast<const int64_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_UTINYINT:
+      out.push_int(static_cast<const uint8_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_USMALLINT:
+      out.push_int(static_cast<const uint16_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_UINTEGER:
+      out.push_int(static_cast<const uint32_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_UBIGINT:
+      out.push_decimal(static_cast<const uint64_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_HUGEINT:
+      out.push_decimal(hugeint_value(static_cast<const duckdb_hugeint*>(data)[row]));
+      return;
+    case DUCKDB_TYPE_FLOAT:
+      out.push_real(static_cast<const float*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_DOUBLE:
+      out.push_real(static_cast<const double*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_DECIMAL: {
+      i128 v = 0;
+      switch (col.internal) {
+        case DUCKDB_TYPE_SMALLINT:
+          v = static_cast<const int16_t*>(data)[row];
+          break;
+        case DUCKDB_TYPE_INTEGER:
+          v = static_cast<const int32_t*>(data)[row];
+          break;
+        case DUCKDB_TYPE_BIGINT:
+          v = static_cast<const int64_t*>(data)[row];
+          break;
+        default:
+          v = hugeint_value(static_cast<const duckdb_hugeint*>(data)[row]);
+          break;
+      }
+      out.push_decimal(v);
+      return;
+    }
+    case DUCKDB_TYPE_VARCHAR:
+      out.push_text(std::string(string_of(static_cast<const duckdb_string_t*>(data) + row)));
+      return;
+    case DUCKDB_TYPE_DATE:
+      out.push_int(static_cast<const int32_t*>(data)[row]);
+      return;
+    case DUCKDB_TYPE_TIMESTAMP:
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      out.push_int(static_cast<const int64_t*>(data)[row]);
+      return;
+    default: {
+      std::string text;
+      render(col, data, row, text);
+      out.push_text(std::move(text));
+      return;
+    }
   }
 }
 

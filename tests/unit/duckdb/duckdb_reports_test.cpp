@@ -1,5 +1,5 @@
 // advx report's SQL (docs/REPORTS.md) over a hand-built store whose every report row is computed by hand.
-#include "sinks/report_queries.hpp"
+#include "store/duckdb/duckdb_reports.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "sinks/duckdb_store.hpp"
+#include "../../support/store_test_util.hpp"
+#include "store/duckdb/duckdb_store.hpp"
+#include "store/result_format.hpp"
 
 namespace advx {
 namespace {
@@ -109,23 +111,24 @@ class ReportQueries : public ::testing::Test {
 
   // The named columns of every row, NULL as "NULL".
   Rows run(const std::string& sql, const std::vector<std::string>& columns = {}) {
-    QueryResult r = store.query_read_only(sql);
+    const ResultTable r = store.query_read_only(sql);
+    const std::vector<std::string> names = test::column_names(r);
     std::vector<size_t> idx;
     if (columns.empty()) {
-      for (size_t c = 0; c < r.column_names.size(); ++c) idx.push_back(c);
+      for (size_t c = 0; c < names.size(); ++c) idx.push_back(c);
     } else {
       for (const auto& name : columns) {
         size_t c = 0;
-        while (c < r.column_names.size() && r.column_names[c] != name) ++c;
-        EXPECT_LT(c, r.column_names.size()) << "no column " << name;
+        while (c < names.size() && names[c] != name) ++c;
+        EXPECT_LT(c, names.size()) << "no column " << name;
         idx.push_back(c);
       }
     }
     Rows rows;
-    for (size_t i = 0; i < r.rows.size(); ++i) {
+    for (size_t i = 0; i < r.rows(); ++i) {
       std::vector<std::string> row;
       for (size_t c : idx)
-        row.push_back(c >= r.rows[i].size() ? "?" : r.is_null[i][c] ? "NULL" : r.rows[i][c]);
+        row.push_back(c >= names.size() ? "?" : r.columns[c].is_null(i) ? "NULL" : r.columns[c].text_at(i));
       rows.push_back(row);
     }
     return rows;
@@ -156,9 +159,9 @@ void expect_rows(const Rows& actual, const Rows& expected) {
 }
 
 TEST_F(ReportQueries, CampaignsEveryColumn) {
-  QueryResult r = store.query_read_only(report::campaigns_sql({}, {}));
+  ResultTable r = store.query_read_only(report::campaigns_sql({}, {}));
   EXPECT_EQ(
-      r.column_names,
+      test::column_names(r),
       (std::vector<std::string>{
           "campaign_id", "advertiser_id", "bid_requests_won", "impressions", "clicks", "attributed_clicks",
           "orphan_clicks", "ctr", "conversions", "click_through_conversions", "view_through_conversions",
@@ -185,7 +188,7 @@ TEST_F(ReportQueries, CampaignsEveryColumn) {
 
 TEST_F(ReportQueries, CampaignsByDay) {
   const std::string sql = report::campaigns_sql({report::Dimension::day}, {});
-  EXPECT_EQ(store.query_read_only(sql).column_names[0], "day");
+  EXPECT_EQ(store.query_read_only(sql).columns[0].name, "day");
   expect_rows(run(sql, {"day", "campaign_id", "bid_requests_won", "impressions", "clicks", "conversions",
                         "conversion_value", "spend", "cpc", "roas"}),
               {
@@ -219,8 +222,9 @@ TEST_F(ReportQueries, CampaignsByEveryKeyRuns) {
   using D = report::Dimension;
   const std::string sql =
       report::campaigns_sql({D::hour, D::creative, D::country, D::device, D::day, D::site, D::campaign}, {});
-  QueryResult r = store.query_read_only(sql);
-  EXPECT_EQ(std::vector<std::string>(r.column_names.begin(), r.column_names.begin() + 8),
+  ResultTable r = store.query_read_only(sql);
+  const std::vector<std::string> names = test::column_names(r);
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 8),
             (std::vector<std::string>{"hour", "creative_id", "country", "device_type", "day", "site",
                                       "campaign_id", "advertiser_id"}));
   // k3 names no creative: it takes cr2 from its impression i3.
@@ -328,8 +332,8 @@ TEST_F(ReportQueries, RollupServesWholeHoursOnly) {
 TEST_F(ReportQueries, FunnelOverallAndByCampaign) {
   expect_rows(run(report::funnel_sql(false, {})),
               {{"6", "5", "5", "5", "5", "0.8333333333333334", "1.0", "1.0"}});
-  QueryResult r = store.query_read_only(report::funnel_sql(true, {}));
-  EXPECT_EQ(r.column_names,
+  ResultTable r = store.query_read_only(report::funnel_sql(true, {}));
+  EXPECT_EQ(test::column_names(r),
             (std::vector<std::string>{"campaign_id", "bid_requests", "bid_requests_won", "impressions",
                                       "clicks", "conversions", "win_rate", "ctr", "conversion_rate"}));
   expect_rows(run(report::funnel_sql(true, {})),
@@ -347,8 +351,8 @@ TEST_F(ReportQueries, FunnelOverallAndByCampaign) {
 
 // quantile_cont interpolates: of 10, 30, 50 the p90 is 30 + 0.8 * 20.
 TEST_F(ReportQueries, LatencyPercentiles) {
-  QueryResult r = store.query_read_only(report::latency_sql(false, {}));
-  EXPECT_EQ(r.column_names,
+  ResultTable r = store.query_read_only(report::latency_sql(false, {}));
+  EXPECT_EQ(test::column_names(r),
             (std::vector<std::string>{"metric", "count", "p50_seconds", "p90_seconds", "p99_seconds"}));
   expect_rows(run(report::latency_sql(false, {})),
               {
@@ -376,9 +380,9 @@ TEST_F(ReportQueries, FrequencyBuckets) {
       "INSERT INTO impressions BY NAME SELECT 'f' || u || n AS event_key, TIMESTAMP '2026-11-03 00:00:00' + "
       "INTERVAL (n) MINUTE AS event_time, 'cr4' AS creative_id, 'c3' AS campaign_id, u AS user_id FROM "
       "(SELECT 'u5' AS u, range AS n FROM range(4) UNION ALL SELECT 'u6', range FROM range(11))");
-  QueryResult r = store.query_read_only(report::frequency_sql(false, {}));
-  EXPECT_EQ(r.column_names, (std::vector<std::string>{"impressions_per_user", "users", "impressions",
-                                                      "converting_users", "conversion_rate"}));
+  ResultTable r = store.query_read_only(report::frequency_sql(false, {}));
+  EXPECT_EQ(test::column_names(r), (std::vector<std::string>{"impressions_per_user", "users", "impressions",
+                                                             "converting_users", "conversion_rate"}));
   expect_rows(run(report::frequency_sql(false, {})),
               {
                   {"1", "3", "3", "2", "0.6666666666666666"},  // u2, u3 (converts), u4 (converts)
@@ -405,15 +409,13 @@ TEST_F(ReportQueries, FrequencyBuckets) {
 }
 
 TEST(ReportFormat, HumanizeForTheTable) {
-  QueryResult r;
-  r.column_names = {"campaign_id", "hour", "impressions", "ctr", "spend", "roas"};
-  r.column_types = {"VARCHAR", "UTINYINT", "BIGINT", "DOUBLE", "DOUBLE", "DOUBLE"};
-  r.rows = {{"1234567", "23", "1234567", "0.023123", "12345.678", "3.14159"},
-            {"x", "0", "-1000", "1.0", "0.004", ""},
-            {"y", "1", "999", "", "nan", "0.0"}};
-  r.is_null = {{0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 1}, {0, 0, 0, 1, 0, 0}};
-  QueryResult h = report::humanize(r);
-  EXPECT_EQ(h.column_types, r.column_types);
+  DuckDbStore store(":memory:");
+  const ResultTable r = store.query(
+      "SELECT * FROM (VALUES ('1234567', 23::UTINYINT, 1234567::BIGINT, 0.023123::DOUBLE, 12345.678::DOUBLE, "
+      "3.14159::DOUBLE), ('x', 0, -1000, 1.0, 0.004, NULL), ('y', 1, 999, NULL, 'nan'::DOUBLE, 0.0)) "
+      "t(campaign_id, hour, impressions, ctr, spend, roas)");
+  const TextTable h = report::humanize(r);
+  EXPECT_EQ(h.right_align, (std::vector<uint8_t>{0, 1, 1, 1, 1, 1}));
   EXPECT_EQ(h.rows, (Rows{{"1234567", "23", "1,234,567", "2.31%", "12,345.68", "3.14"},
                           {"x", "0", "-1,000", "100.00%", "0.00", ""},
                           {"y", "1", "999", "", "nan", "0.00"}}));

@@ -1,4 +1,4 @@
-#include "sinks/duckdb_store.hpp"
+#include "store/duckdb/duckdb_store.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <tuple>
 #include <vector>
 
-#include "store_test_util.hpp"
+#include "../../support/store_test_util.hpp"
 
 namespace advx {
 namespace {
@@ -31,7 +31,7 @@ constexpr const char* kAllTypesDdl =
     "u64 UBIGINT, d DOUBLE, ts TIMESTAMP, day DATE)";
 
 std::string scalar(DuckDbStore& store, const std::string& sql) {
-  QueryResult r = store.query(sql);
+  test::TextResult r = test::text_result(store.query(sql));
   EXPECT_EQ(r.rows.size(), 1u) << sql;
   EXPECT_FALSE(r.rows.empty() || r.rows[0].empty()) << sql;
   return r.rows.empty() || r.rows[0].empty() ? std::string() : r.rows[0][0];
@@ -64,10 +64,10 @@ TEST(DuckDbStore, SchemaHasEveryTableWithColumnsInOrder) {
                               "UBIGINT", "DOUBLE", "TIMESTAMP", "DATE",     "DECIMAL(38,12)"};
   static_assert(std::size(type_names) == size_t(ColumnType::money) + 1, "a name for every column type");
   for (const TableDef* def : tables::kAll) {
-    QueryResult r = store.query(
-        "SELECT column_name, data_type, coalesce(comment, '') FROM duckdb_columns() "
-        "WHERE table_name = '" +
-        std::string(def->name) + "' ORDER BY column_index");
+    test::TextResult r = test::text_result(
+        store.query("SELECT column_name, data_type, coalesce(comment, '') FROM duckdb_columns() "
+                    "WHERE table_name = '" +
+                    std::string(def->name) + "' ORDER BY column_index"));
     ASSERT_EQ(r.rows.size(), def->columns.size()) << def->name;
     for (size_t c = 0; c < def->columns.size(); ++c) {
       EXPECT_EQ(r.rows[c][0], def->columns[c].name) << def->name;
@@ -97,7 +97,7 @@ TEST(DuckDbStore, AppendsEveryTypeWithNullsAndSelection) {
   const std::vector<uint32_t> sel = {4, 0, 2};
   store.append(b.slice(&sel));
 
-  QueryResult r = store.query("SELECT * FROM all_types");
+  test::TextResult r = test::text_result(store.query("SELECT * FROM all_types"));
   ASSERT_EQ(r.rows.size(), 3u);
   const std::vector<std::string> want0 = {"h\xC3\xA9llo \xE2\x9C\x93 \xE6\x97\xA5\xE6\x9C\xAC",
                                           "",
@@ -421,7 +421,7 @@ TEST_F(ReadOnlyStore, RefusesEveryWritingStatementAndNamesIt) {
   }
   EXPECT_FALSE(std::filesystem::exists("/tmp/advx_ro_test.csv"));
   EXPECT_FALSE(std::filesystem::exists("/tmp/advx_ro_test.db"));
-  EXPECT_EQ(store_->query_read_only("SELECT count(*) FROM clicks").rows[0][0], "2");
+  EXPECT_EQ(test::text_result(store_->query_read_only("SELECT count(*) FROM clicks")).rows[0][0], "2");
 }
 
 TEST_F(ReadOnlyStore, FileAndExtensionAccessIsRefusedByTheDatabaseToo) {
@@ -461,20 +461,24 @@ TEST_F(ReadOnlyStore, FileAndExtensionAccessIsRefusedByTheDatabaseToo) {
 }
 
 TEST_F(ReadOnlyStore, ReadStatementsWork) {
-  EXPECT_EQ(store_->query_read_only("SELECT event_id FROM clicks ORDER BY 1").rows,
+  EXPECT_EQ(test::text_result(store_->query_read_only("SELECT event_id FROM clicks ORDER BY 1")).rows,
             (std::vector<std::vector<std::string>>{{"e1"}, {"e2"}}));
-  EXPECT_EQ(store_->query_read_only("FROM clicks").rows.size(), 2u);
-  EXPECT_EQ(store_->query_read_only("DESCRIBE clicks").rows.size(), tables::kClicks.columns.size());
-  EXPECT_EQ(store_->query_read_only("SHOW TABLES").rows.size(), std::size(tables::kAll));
-  EXPECT_EQ(store_->query_read_only("SUMMARIZE clicks").rows.size(), tables::kClicks.columns.size());
-  EXPECT_EQ(store_->query_read_only("PRAGMA table_info('clicks')").rows.size(),
+  EXPECT_EQ(test::text_result(store_->query_read_only("FROM clicks")).rows.size(), 2u);
+  EXPECT_EQ(test::text_result(store_->query_read_only("DESCRIBE clicks")).rows.size(),
             tables::kClicks.columns.size());
-  EXPECT_EQ(store_->query_read_only("PRAGMA version").rows.size(), 1u);
-  EXPECT_FALSE(store_->query_read_only("EXPLAIN SELECT * FROM clicks").rows.empty());
-  EXPECT_FALSE(store_->query_read_only("EXPLAIN ANALYZE SELECT * FROM clicks").rows.empty());
+  EXPECT_EQ(test::text_result(store_->query_read_only("SHOW TABLES")).rows.size(), std::size(tables::kAll));
+  EXPECT_EQ(test::text_result(store_->query_read_only("SUMMARIZE clicks")).rows.size(),
+            tables::kClicks.columns.size());
+  EXPECT_EQ(test::text_result(store_->query_read_only("PRAGMA table_info('clicks')")).rows.size(),
+            tables::kClicks.columns.size());
+  EXPECT_EQ(test::text_result(store_->query_read_only("PRAGMA version")).rows.size(), 1u);
+  EXPECT_FALSE(test::text_result(store_->query_read_only("EXPLAIN SELECT * FROM clicks")).rows.empty());
+  EXPECT_FALSE(
+      test::text_result(store_->query_read_only("EXPLAIN ANALYZE SELECT * FROM clicks")).rows.empty());
   // Plain EXPLAIN passes the check (it only plans), but DuckDB will not plan a write on a read-only file.
   EXPECT_THROW(store_->query_read_only("EXPLAIN INSERT INTO clicks (event_key) VALUES ('x')"), StoreError);
-  QueryResult last = store_->query_read_only("SELECT 1; SELECT ';' AS semi, 'a;b' AS \"x;y\"; -- done;\n");
+  test::TextResult last = test::text_result(
+      store_->query_read_only("SELECT 1; SELECT ';' AS semi, 'a;b' AS \"x;y\"; -- done;\n"));
   EXPECT_EQ(last.column_names, (std::vector<std::string>{"semi", "x;y"}));
   EXPECT_EQ(last.rows, (std::vector<std::vector<std::string>>{{";", "a;b"}}));
   EXPECT_THROW(store_->query_read_only(""), StoreError);
@@ -558,12 +562,13 @@ TEST(DuckDbStore, RendersValuesAsDuckDbDoes) {
                          "false",
                          "'happy'::mood"};
   for (const char* e : exprs) {
-    QueryResult r = store.query(std::string("SELECT ") + e + ", (" + e + ")::VARCHAR");
+    test::TextResult r =
+        test::text_result(store.query(std::string("SELECT ") + e + ", (" + e + ")::VARCHAR"));
     ASSERT_EQ(r.rows.size(), 1u) << e;
     EXPECT_EQ(r.rows[0][0], r.rows[0][1]) << e;
   }
-  QueryResult t =
-      store.query("SELECT 1::BIGINT AS a, 'x' AS b, 1.5::DECIMAL(10,2) AS c, NULL AS n, 'sad'::mood AS m");
+  test::TextResult t = test::text_result(
+      store.query("SELECT 1::BIGINT AS a, 'x' AS b, 1.5::DECIMAL(10,2) AS c, NULL AS n, 'sad'::mood AS m"));
   EXPECT_EQ(t.column_names, (std::vector<std::string>{"a", "b", "c", "n", "m"}));
   EXPECT_EQ(t.column_types,
             (std::vector<std::string>{"BIGINT", "VARCHAR", "DECIMAL(10,2)", "INTEGER", "ENUM"}));
