@@ -6,13 +6,11 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <mutex>
 
 #include "cli/app.hpp"
 #include "cli/store_setup.hpp"
 #include "core/time_util.hpp"
-#include "correlate/attribution.hpp"
-#include "pipeline/ingest_pipeline.hpp"
+#include "pipeline/batch_run.hpp"
 #include "server/metrics.hpp"
 
 namespace advx::cli {
@@ -141,51 +139,17 @@ int run_ingest(const IngestArgs& a) {
     return kExitFailure;
   }
 
-  IngestSummary s;
-  {
-    IngestPipeline pipeline(store, dims, options);
-    pipeline.load_state();
-    pipeline.reserve_for(files);
-    uint64_t total_bytes = 0;
-    for (const auto& f : files) {
-      std::error_code ec;
-      const auto size = fs::file_size(f, ec);
-      if (!ec) total_bytes += size;
-    }
-    ProgressBar bar(!a.quiet && !a.json && isatty(STDERR_FILENO), total_bytes);
-    uint64_t done_before = 0;
-    for (size_t i = 0; i < files.size(); i++) {
-      std::mutex m;
-      pipeline.ingest_file(files[i], [&](uint64_t pos) {
-        std::lock_guard lock(m);
-        bar.update(done_before + pos, i + 1, files.size());
-      });
-      std::error_code ec;
-      const auto size = fs::file_size(files[i], ec);
-      if (!ec) done_before += size;
-    }
-    bar.finish();
-    s = std::move(pipeline.summary());
-    s.dedup_keys = pipeline.deduplicator().entries();
-    s.dedup_bytes = pipeline.deduplicator().memory_bytes();
-    s.dedup_spilled_keys = pipeline.deduplicator().spilled_entries();
-  }  // the dedup index is freed here: attribution below needs the memory for DuckDB's joins
-
-  // SPEC 2.6: attribute again every user and campaign that this run's rows touch, and those of any earlier
-  // run killed before its attribution committed (the debts in advx_attribution_pending). Set-based joins
-  // over the touched pairs' events, so DuckDB gets the larger budget now that the ingest is done.
-  store.set_memory_limit(a.correlate_memory_limit);
-  AttributionWindows windows;
-  windows.click_us = int64_t(a.click_window_s * 1e6);
-  windows.click_through_us = int64_t(a.click_through_window_s * 1e6);
-  windows.view_through_us = int64_t(a.view_through_window_s * 1e6);
-  const auto attribution_start = std::chrono::steady_clock::now();
-  const AttributionResult attribution = attribute_pending(store, windows);
-  s.attribution_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - attribution_start).count();
-  s.attributed_pairs = attribution.pairs;
-  s.attributed_clicks = attribution.clicks;
-  s.attributed_conversions = attribution.conversions;
+  BatchRunOptions run;
+  run.ingest = options;
+  run.memory_limit = a.memory_limit;
+  run.correlate_memory_limit = a.correlate_memory_limit;
+  run.windows.click_us = int64_t(a.click_window_s * 1e6);
+  run.windows.click_through_us = int64_t(a.click_through_window_s * 1e6);
+  run.windows.view_through_us = int64_t(a.view_through_window_s * 1e6);
+  ProgressBar bar(!a.quiet && !a.json && isatty(STDERR_FILENO), total_bytes(files));
+  run.progress = [&bar](uint64_t done, size_t file, size_t count) { bar.update(done, file, count); };
+  IngestSummary s = run_batch(store, dims, files, run);
+  bar.finish();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.json) {
     std::printf("%s\n", format_summary_json(s).c_str());

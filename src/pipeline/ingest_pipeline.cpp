@@ -10,6 +10,7 @@
 
 #include "core/crash_point.hpp"
 #include "correlate/attribution.hpp"
+#include "pipeline/staged_batch.hpp"
 #include "sources/file_source.hpp"
 
 namespace advx {
@@ -20,19 +21,12 @@ struct IngestPipeline::Unit {
   explicit Unit(Stream s) : raw(s) {}
   void clear() {
     raw.clear();
-    staged.clear();
-    dedup_state.clear();
-    for (auto& k : keep) k.clear();
+    rows.clear();
     bytes = 0;
   }
-  StagedTable* tables[5] = {&staged.rejects, &staged.impressions, &staged.clicks, &staged.conversions,
-                            &staged.bid_requests};
-
   std::vector<char> buffer;  // the input block (plus padding); RawBatch cells point into it
   RawBatch raw;
-  ValidatedBatch staged;
-  std::vector<uint32_t> keep[5];                 // rows of tables[i] that are new
-  TableBuffer dedup_state{tables::kDedupState};  // the keys those rows add
+  DedupedBatch rows;  // the staged tables, the rows of each that are new, and the keys they add
   uint64_t bytes = 0;
 };
 
@@ -108,29 +102,20 @@ void IngestPipeline::dedup_unit(Unit& u, StreamSummary& st) {
   st.read += u.raw.records_read();
   st.bytes += u.bytes;
   for (const auto& [k, v] : u.raw.unknown_fields) st.unknown_fields[k] += v;
-  for (size_t i = 0; i < 5; i++) {
-    const StagedTable& t = *u.tables[i];
-    if (t.keys.empty()) continue;
-    std::vector<uint32_t>& keep = u.keep[i];
-    DedupCounts counts;
-    dedup_.apply(t, keep, counts, u.dedup_state);
-    st.duplicates += counts.duplicates;
-    st.duplicate_conflicts += counts.conflicts;
-    const TableDef& def = t.rows.def();
-    if (&def == &tables::kRejects) {
-      for (uint32_t r : keep) st.by_reason[size_t(t.reasons[r])]++;
-      continue;
-    }
-    st.stored += keep.size();
-    count_stored_flags(t, keep, st);
-  }
+  u.rows.dedup(dedup_,
+               [&](const StagedTable& t, const std::vector<uint32_t>& keep, const DedupCounts& counts) {
+                 st.duplicates += counts.duplicates;
+                 st.duplicate_conflicts += counts.conflicts;
+                 if (&t.rows.def() == &tables::kRejects) {
+                   for (uint32_t r : keep) st.by_reason[size_t(t.reasons[r])]++;
+                   return;
+                 }
+                 st.stored += keep.size();
+                 count_stored_flags(t, keep, st);
+               });
 }
 
-void IngestPipeline::store_unit(Store& store, Unit& u) {
-  for (size_t i = 0; i < 5; i++)
-    if (!u.keep[i].empty()) store.append(u.tables[i]->rows.slice(u.keep[i].data(), u.keep[i].size()));
-  if (u.dedup_state.rows() > 0) store.append(u.dedup_state.slice());
-}
+void IngestPipeline::store_unit(Store& store, Unit& u) { u.rows.append_to(store); }
 
 bool IngestPipeline::ingest_file(const std::string& path, const std::function<void(uint64_t)>& progress) {
   std::string error;
@@ -227,14 +212,14 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
       }
       if (!read_error.empty() && consumed == 0) {  // nothing more can be decoded from this file
         u->raw.clear();
-        u->staged.clear();
+        u->rows.staged.clear();
         full_units.push(u);
         break;
       }
       if (!decoder->fatal_error().empty()) end = true;
       carry.assign(buf.data() + consumed, buf.data() + len);
       u->bytes = consumed;
-      validator_.process(u->raw, source, u->staged);
+      validator_.process(u->raw, source, u->rows.staged);
       try {
         dedup_unit(*u, file_summary);
       } catch (const std::runtime_error& e) {  // the dedup index could not spill to disk (a full disk)
@@ -275,7 +260,7 @@ bool IngestPipeline::ingest_file(const std::string& path, const std::function<vo
       if (!failed) {
         try {
           store_unit(store, *u);
-          for (const auto& k : u->keep) since_commit += k.size();
+          for (const auto& k : u->rows.keep) since_commit += k.size();
           if (since_commit >= options_.commit_rows) {
             commit(store);
             store.begin();

@@ -9,6 +9,7 @@
 #include "core/time_util.hpp"
 #include "formats/avro/avro_decoder.hpp"
 #include "formats/format_detect.hpp"
+#include "pipeline/staged_batch.hpp"
 
 namespace advx {
 
@@ -63,11 +64,7 @@ uint64_t SubmitResult::filtered() const {
 
 // The engine thread's buffers, reused from submission to submission (the store copies appended rows).
 struct StreamEngine::Scratch {
-  ValidatedBatch staged;
-  std::vector<uint32_t> keep[5];
-  TableBuffer dedup_state{tables::kDedupState};
-  StagedTable* tables[5] = {&staged.rejects, &staged.impressions, &staged.clicks, &staged.conversions,
-                            &staged.bid_requests};
+  DedupedBatch rows;
 };
 
 // One micro-batch: the submissions of one transaction, answered once it commits.
@@ -291,9 +288,8 @@ void StreamEngine::process(Submission& s, Batch& batch) {
     for (RejectRecord& rej : raw.rejects) rej.record_no = uint64_t(int64_t(rej.record_no) + s.record_base);
   }
   Scratch& x = *scratch_;
-  x.staged.clear();
-  x.dedup_state.clear();
-  validator_->process(raw, s.source, x.staged);
+  x.rows.clear();
+  validator_->process(raw, s.source, x.rows.staged);
 
   StreamSummary& st = batch.summary[size_t(s.stream)];
   r.read = raw.records_read();
@@ -302,30 +298,25 @@ void StreamEngine::process(Submission& s, Batch& batch) {
   for (const auto& [k, v] : raw.unknown_fields) st.unknown_fields[k] += v;
   const int64_t watermark = max_event_time_us_[size_t(s.stream)] - options_.allowed_lateness_us;
   int64_t newest = max_event_time_us_[size_t(s.stream)];
-  for (size_t i = 0; i < 5; i++) {
-    StagedTable& t = *x.tables[i];
-    std::vector<uint32_t>& keep = x.keep[i];
-    keep.clear();
-    if (t.keys.empty()) continue;
-    DedupCounts counts;
-    dedup_->apply(t, keep, counts, x.dedup_state);
-    r.duplicates += counts.duplicates;
-    st.duplicates += counts.duplicates;
-    st.duplicate_conflicts += counts.conflicts;
-    const TableDef& def = t.rows.def();
-    if (&def == &tables::kRejects) {
-      for (uint32_t row : keep) r.by_reason[size_t(t.reasons[row])]++;
-      continue;
-    }
-    r.stored += keep.size();
-    const int64_t* times = t.rows.data<int64_t>(event_time_column(def));
-    for (uint32_t row : keep) {
-      if (max_event_time_us_[size_t(s.stream)] != 0 && times[row] < watermark) r.late++;
-      newest = std::max(newest, times[row]);
-    }
-    observe_lags(batch.lag[size_t(s.stream)], times, keep, batch.ingested_at_us);
-    count_stored_flags(t, keep, st);
-  }
+  x.rows.dedup(*dedup_,
+               [&](const StagedTable& t, const std::vector<uint32_t>& keep, const DedupCounts& counts) {
+                 r.duplicates += counts.duplicates;
+                 st.duplicates += counts.duplicates;
+                 st.duplicate_conflicts += counts.conflicts;
+                 const TableDef& def = t.rows.def();
+                 if (&def == &tables::kRejects) {
+                   for (uint32_t row : keep) r.by_reason[size_t(t.reasons[row])]++;
+                   return;
+                 }
+                 r.stored += keep.size();
+                 const int64_t* times = t.rows.data<int64_t>(event_time_column(def));
+                 for (uint32_t row : keep) {
+                   if (max_event_time_us_[size_t(s.stream)] != 0 && times[row] < watermark) r.late++;
+                   newest = std::max(newest, times[row]);
+                 }
+                 observe_lags(batch.lag[size_t(s.stream)], times, keep, batch.ingested_at_us);
+                 count_stored_flags(t, keep, st);
+               });
   max_event_time_us_[size_t(s.stream)] = newest;
   st.stored += r.stored;
   for (size_t i = 0; i < r.by_reason.size(); i++) st.by_reason[i] += r.by_reason[i];
@@ -333,9 +324,7 @@ void StreamEngine::process(Submission& s, Batch& batch) {
   batch.records += r.read;
 
   // Rows reach the transaction now (the store copies them); the body is not needed any more.
-  for (size_t i = 0; i < 5; i++)
-    if (!x.keep[i].empty()) store_.append(x.tables[i]->rows.slice(x.keep[i].data(), x.keep[i].size()));
-  if (x.dedup_state.rows() > 0) store_.append(x.dedup_state.slice());
+  x.rows.append_to(store_);
   if (s.kafka) {
     int64_t& next = batch.kafka[{s.kafka->topic, s.kafka->partition}];
     next = std::max(next, s.kafka->next_offset);

@@ -2,6 +2,7 @@
 // 2.2 standardize, 2.3 filter, 2.5 enrich). Works a whole RawBatch at a time; each row yields exactly one
 // staged row (a table row or a reject row) with the dedup key that the Deduplicator checks next.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -56,12 +57,14 @@ struct ValidatedBatch {
   StagedTable conversions{tables::kConversions};
   StagedTable bid_requests{tables::kBidRequests};
   StagedTable rejects{tables::kRejects};
+  // Every staged table, in the order their rows are stored (rejects first: a batch's rejects never wait
+  // on its rows).
+  static constexpr size_t kTables = 5;
+  std::array<StagedTable*, kTables> all() {
+    return {&rejects, &impressions, &clicks, &conversions, &bid_requests};
+  }
   void clear() {
-    impressions.clear();
-    clicks.clear();
-    conversions.clear();
-    bid_requests.clear();
-    rejects.clear();
+    for (StagedTable* t : all()) t->clear();
   }
 };
 

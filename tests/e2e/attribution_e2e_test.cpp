@@ -6,6 +6,7 @@
 #include <random>
 #include <sstream>
 
+#include "batch_runner.hpp"
 #include "cli_runner.hpp"
 #include "formats/avro/ocf_writer.hpp"
 #include "gen/bid_request_encoder.hpp"
@@ -189,12 +190,10 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
             0);
   const std::vector<std::string> files = generated_files(dir.path() / "data");
   ASSERT_EQ(files.size(), 9u);
+  // One binary-level run (the whole folder, as a user types it); the other orders and splits run the same
+  // library call in this process, one run per call, each with its own dedup load and attribution pass.
   auto ingest_each = [&](const std::string& db, const std::vector<std::string>& order) {
-    for (const auto& f : order) {
-      CommandResult r =
-          run_advx({"ingest", "--db", dir.str(db), "--dims", dir.str("data/dims"), "-q", f}, dir.str());
-      ASSERT_EQ(r.exit_code, 0) << f << r.err;
-    }
+    for (const auto& f : order) test::ingest_in_process(dir.str(db), dir.str("data/dims"), {f});
   };
   ASSERT_EQ(run_advx({"ingest", "--db", dir.str("one.duckdb"), "-q", dir.str("data")}, dir.str()).exit_code,
             0);
@@ -242,11 +241,8 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
   std::shuffle(pieces.begin(), pieces.end(), rng);
   for (size_t i = 0; i < pieces.size();) {
     const size_t n = std::min(pieces.size() - i, std::uniform_int_distribution<size_t>(1, 4)(rng));
-    std::vector<std::string> args = {
-        "ingest", "--db", dir.str("chunks.duckdb"), "--dims", dir.str("data/dims"), "-q"};
-    args.insert(args.end(), pieces.begin() + i, pieces.begin() + i + n);
-    CommandResult r = run_advx(args, dir.str());
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    test::ingest_in_process(dir.str("chunks.duckdb"), dir.str("data/dims"),
+                            std::vector<std::string>(pieces.begin() + i, pieces.begin() + i + n));
     i += n;
   }
   const std::vector<std::string> dbs = {"one.duckdb", "reverse.duckdb", "events-first.duckdb",
@@ -262,7 +258,7 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
       "seconds_from_touch)) "
       "        FROM conversions), "
       "       (SELECT count(*) FILTER (won) FROM bid_requests)";
-  auto result = [&](const std::string& db) { return sql_rows(dir.str(db), q, dir.str()); };
+  auto result = [&](const std::string& db) { return test::sql_rows_in_process(dir.str(db), q); };
   const std::string one = result("one.duckdb");
   EXPECT_NE(one.find(" "), std::string::npos);
   for (const auto& db : dbs) EXPECT_EQ(result(db), one) << db;
@@ -297,7 +293,7 @@ TEST(AttributionProperty, OrderAndSplitDoNotMatter) {
     ORDER BY k.hour, k.campaign_id NULLS LAST)sql";
   // Rows without the header: the column names differ.
   auto rows = [&](const std::string& db, const std::string& sql) {
-    return sql_rows(dir.str(db), sql, dir.str());
+    return test::sql_rows_in_process(dir.str(db), sql);
   };
   const std::string expected = rows("one.duckdb", from_raw);
   EXPECT_GT(std::count(expected.begin(), expected.end(), '\n'), 20);
