@@ -27,6 +27,8 @@ static_assert(named(kBidRequestColumns, col::bid_won, "won") &&
 static_assert(named(kRejectColumns, col::rej_raw, "raw") &&
               std::size(kRejectColumns) == col::rej_ingested_at + 1);
 static_assert(named(kDedupStateColumns, col::dd_payload_hash, "payload_hash"));
+static_assert(named(kDedupStateColumns, col::dd_source, "source"));
+static_assert(named(kDedupStateColumns, col::dd_source_record, "source_record"));
 // set_event_time() writes event_time, event_date and event_hour as three consecutive columns.
 static_assert(named(kImpressionColumns, col::imp_event_time + 1, "event_date") &&
               named(kImpressionColumns, col::imp_event_time + 2, "event_hour"));

@@ -214,7 +214,7 @@ enum Reject {
   rej_event_time,
   rej_ingested_at
 };
-enum DedupState { dd_stream, dd_key_hi, dd_key_lo, dd_event_time, dd_payload_hash };
+enum DedupState { dd_stream, dd_key_hi, dd_key_lo, dd_event_time, dd_payload_hash, dd_source, dd_source_record };
 enum Campaign {
   cmp_campaign_id,
   cmp_advertiser_id,

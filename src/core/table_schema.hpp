@@ -177,6 +177,10 @@ inline constexpr ColumnDef kDedupStateColumns[] = {
     {"key_lo", CT::ubigint, ""},
     {"event_time", CT::bigint, "epoch microseconds"},
     {"payload_hash", CT::ubigint, "to count duplicate_conflicts"},
+    // Where the key's record came from, as in the row it admitted: a store without multi-table commits
+    // reads its positions back from here (docs/STORES.md).
+    {"source", CT::varchar, "input the record came from"},
+    {"source_record", CT::ubigint, "line, record or Kafka offset in the input"},
 };
 
 inline constexpr ColumnDef kCampaignColumns[] = {
@@ -240,6 +244,13 @@ inline constexpr TableDef kHourlyCampaign{"campaign_hourly", kHourlyCampaignColu
 inline constexpr TableDef kKafkaOffsets{"advx_kafka_offsets", kKafkaOffsetColumns};
 inline constexpr TableDef kAttributionProgress{"advx_attribution_progress", kAttributionProgressColumns};
 inline constexpr TableDef kAttributionPending{"advx_attribution_pending", kAttributionPendingColumns};
+
+// The index of the column `name` in `def`, or -1.
+constexpr int column_index(const TableDef& def, std::string_view name) {
+  for (size_t i = 0; i < def.columns.size(); i++)
+    if (def.columns[i].name == name) return int(i);
+  return -1;
+}
 
 inline constexpr const TableDef* kAll[] = {
     &kImpressions,    &kClicks,       &kConversions,         &kBidRequests,

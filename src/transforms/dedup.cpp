@@ -206,6 +206,11 @@ DedupIndex::Outcome Deduplicator::check_and_insert(size_t space, uint64_t a, uin
 void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, DedupCounts& counts,
                          TableBuffer& new_state) {
   const size_t n = t.keys.size();
+  // Each key carries the position of the record it admitted (its row's source and source_record).
+  const int source_col = tables::column_index(t.rows.def(), "source");
+  const int record_col = tables::column_index(t.rows.def(), "source_record");
+  const std::string_view* sources = source_col >= 0 ? t.rows.data<std::string_view>(source_col) : nullptr;
+  const uint64_t* records = record_col >= 0 ? t.rows.data<uint64_t>(record_col) : nullptr;
   // The index is far larger than the caches: fetch the slots a few keys ahead of their lookup.
   constexpr size_t kAhead = 8;
   for (size_t i = 0; i < n && i < kAhead; i++) index_[size_t(t.keys[i].space)].prefetch(t.keys[i].key.hi);
@@ -222,6 +227,8 @@ void Deduplicator::apply(const StagedTable& t, std::vector<uint32_t>& keep, Dedu
         new_state.set_u64(col::dd_key_lo, r, b);
         new_state.set_i64(col::dd_event_time, r, k.event_time);
         new_state.set_u64(col::dd_payload_hash, r, k.payload);
+        if (sources) new_state.set_str(col::dd_source, r, sources[i]);
+        if (records) new_state.set_u64(col::dd_source_record, r, records[i]);
         break;
       }
       case DedupIndex::Outcome::conflict:

@@ -648,6 +648,12 @@ void DuckDbStore::ensure_schema() {
       ddl += quote_ident(def->columns[c].name) + " " + std::string(sql_type_name(def->columns[c].type));
     }
     ddl += ");\n";
+    // A table made by an earlier advx gains the columns added since, at its end, where the schema has
+    // them (only ever appended), so appends keep matching it.
+    for (const ColumnDef& col : def->columns) {
+      ddl += "ALTER TABLE " + quote_ident(def->name) + " ADD COLUMN IF NOT EXISTS " + quote_ident(col.name) +
+             " " + std::string(sql_type_name(col.type)) + ";\n";
+    }
     for (const ColumnDef& col : def->columns) {
       if (col.comment.empty()) continue;
       ddl += "COMMENT ON COLUMN " + quote_ident(def->name) + "." + quote_ident(col.name) + " IS " +

@@ -360,18 +360,19 @@ TEST_F(ClickHouseRows, MillionRowsOneGzippedInsertPerDay) {
   std::vector<uint8_t> stream(kRows);
   std::vector<uint64_t> hi(kRows), lo(kRows), payload(kRows);
   std::vector<int64_t> time(kRows);
+  std::vector<std::string_view> source(kRows, "kafka:ad-impressions/3");
+  std::vector<uint64_t> record(kRows);
   for (size_t i = 0; i < kRows; i++) {
+    record[i] = i + 1;
     stream[i] = uint8_t(i % 3);
     hi[i] = 0x9e3779b97f4a7c15ULL * (i + 1);  // the full 64-bit range
     lo[i] = i;
     time[i] = kDec3 + int64_t(i % 4) * kDay + int64_t(i);
     payload[i] = i * 7;
   }
-  const ColumnData cols[] = {{stream.data(), nullptr},
-                             {hi.data(), nullptr},
-                             {lo.data(), nullptr},
-                             {time.data(), nullptr},
-                             {payload.data(), nullptr}};
+  const ColumnData cols[] = {{stream.data(), nullptr}, {hi.data(), nullptr},      {lo.data(), nullptr},
+                             {time.data(), nullptr},   {payload.data(), nullptr}, {source.data(), nullptr},
+                             {record.data(), nullptr}};
   TableSlice slice;
   slice.def = &tables::kDedupState;
   slice.rows = kRows;

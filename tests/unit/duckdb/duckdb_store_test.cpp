@@ -50,8 +50,11 @@ SliceBuilder dedup_rows(size_t n, size_t offset = 0) {
     time.push_back(static_cast<int64_t>(i) * 1'000'003 - 5'000'000'000LL);
     payload.push_back(i ^ 0xABCDEF);
   }
+  std::vector<std::string> sources(n, "/data/a.jsonl");
+  std::vector<uint64_t> records;
+  for (size_t k = 0; k < n; ++k) records.push_back(k + offset + 1);
   SliceBuilder b(tables::kDedupState);
-  b.add(stream).add(hi).add(lo).add(time).add(payload);
+  b.add(stream).add(hi).add(lo).add(time).add(payload).add_strings(sources).add(std::move(records));
   return b;
 }
 
