@@ -301,7 +301,12 @@ void add_serve_command(CLI::App& app, int& result) {
       "serve", "Real time: HTTP collector, Kafka consumers and the query API on one engine (docs/SERVE.md)");
   sub->add_option("--config", args->config, "TOML configuration file (example: advx.example.toml)")
       ->check(CLI::ExistingFile);
-  sub->add_option("--db", args->db, "DuckDB database file (default advx.duckdb; overrides [store] db)");
+  auto* db =
+      sub->add_option("--db", args->db, "DuckDB database file (default advx.duckdb; overrides [store])");
+  sub->add_option(
+         "--store", args->db,
+         "The store as a URL: duckdb:PATH or clickhouse://[USER[:PASS]@]HOST:PORT/DB (overrides [store])")
+      ->excludes(db);
   sub->add_option("--dims", args->dims, "Folder with campaigns.csv and creatives.csv, reloaded on SIGHUP")
       ->check(CLI::ExistingDirectory);
   sub->add_option("--http", args->http, "Listen address host:port (default 127.0.0.1:8080; port 0: any)");

@@ -164,6 +164,8 @@ bool load_serve_config(const std::string& path, ServeConfig* c, std::string* err
       {"store",
        {
            {"db", [&](const toml::value& v) { return set_string(v, &c->db); }},
+           // The store as a URL (docs/STORES.md); `db` is the same for a DuckDB file.
+           {"url", [&](const toml::value& v) { return set_string(v, &c->db); }},
            {"dims", [&](const toml::value& v) { return set_string(v, &c->dims); }},
            {"memory_limit", [&](const toml::value& v) { return set_string(v, &c->memory_limit); }},
            {"checkpoint_mb", [&](const toml::value& v) { return set_int(v, &c->checkpoint_mb, 1, 65536); }},

@@ -68,6 +68,10 @@ IngestPipeline::IngestPipeline(Store& store, const Dimensions& dims, IngestOptio
       validator_(dims_, options_.validation),
       dedup_(options_.dedup_window_us, options_.dedup_spill.in_folder(store.local_folder())) {
   summary_.db_path = store.url();
+  // Several writers commit their units in any order. That is safe only where a commit holds a unit's rows
+  // and dedup keys in every table at once; a store that instead skips, on replay, the positions a table
+  // already holds needs each file's rows to arrive in record order: one writer.
+  if (!store.guarantees().atomic_multi_table_commit) options_.store_workers = 1;
   for (int i = 1; i < options_.store_workers; i++) extra_connections_.push_back(store_.another_connection());
 }
 

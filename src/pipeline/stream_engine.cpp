@@ -180,6 +180,16 @@ EngineStats StreamEngine::stats() const {
 }
 
 void StreamEngine::begin_batch(Batch& batch) {
+  if (dedup_stale_) {
+    try {
+      reload_dedup_state();
+    } catch (const StoreError&) {
+      throw;
+    } catch (const std::runtime_error& e) {  // the index spilling to disk
+      throw StoreError(std::string("cannot rebuild the dedup index: ") + e.what());
+    }
+    dedup_stale_ = false;
+  }
   // ingested_at strictly increases from batch to batch: attribution picks batches up by it.
   batch.ingested_at_us = std::max(wall_clock_us(), last_ingested_at_us_ + 1);
   last_ingested_at_us_ = batch.ingested_at_us;
@@ -435,10 +445,13 @@ void StreamEngine::run() {
         store_.rollback();
       } catch (const StoreError&) {
       }
-      // The dedup index has the keys of rows that were not stored: rebuild it from what was.
+      // The dedup index has the keys of rows that were not stored: rebuild it from what was, now or (the
+      // store still down) before the next batch.
       try {
         reload_dedup_state();
+        dedup_stale_ = false;
       } catch (const std::runtime_error& e) {
+        dedup_stale_ = true;
         std::fprintf(stderr, "advx serve: cannot reload the dedup state: %s\n", e.what());
       }
       store_failed_ = true;
@@ -480,10 +493,15 @@ void StreamEngine::run() {
           queue_.push_front(std::move(*it));
         }
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      retry_pause_ms_ = std::clamp(retry_pause_ms_ * 2, 500, 5000);
+      {
+        std::unique_lock lock(mutex_);  // a stop ends the pause at once
+        wake_.wait_for(lock, std::chrono::milliseconds(retry_pause_ms_), [&] { return stopping_; });
+      }
       continue;
     } else {
       store_failed_ = false;
+      retry_pause_ms_ = 0;
       for (const auto& [key, next] : batch.kafka) kafka_committed_[key] = next;
       std::lock_guard lock(attribution_mutex_);
       committed_through_us_ = batch.ingested_at_us;

@@ -205,6 +205,11 @@ class StreamEngine {
   bool stopped_ = false;
   std::unique_ptr<Dimensions> pending_dims_;
   std::atomic<bool> store_failed_{false};
+  // The dedup index holds keys of rows that were not stored (a failed commit) and could not be rebuilt
+  // from the store yet: no batch runs until it is (else a record whose commit failed would be taken for a
+  // duplicate of itself when it is tried again).
+  bool dedup_stale_ = false;
+  int retry_pause_ms_ = 0;  // after a store error: 500 ms, doubling to 5 s while the store stays down
   EngineStats stats_;
 
   std::mutex attribution_mutex_;
