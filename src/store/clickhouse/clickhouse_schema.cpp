@@ -9,11 +9,25 @@ using sv = std::string_view;
 // (validation rejects records without one), ingested_at (set on every stored row), the dedup keys, the
 // Kafka positions and the hour of the rollup.
 constexpr sv kEventRequired[] = {"event_time", "event_date"};
+// Versioned event tables: the column that names the row in the sorting key is required too (the
+// pipeline always sets it: the dedup key).
+constexpr sv kKeyedEventRequired[] = {"event_time", "event_date", "event_key"};
+constexpr sv kBidRequired[] = {"event_time", "event_date", "auction_id"};
 constexpr sv kRejectRequired[] = {"ingested_at"};
 constexpr sv kDedupRequired[] = {"stream", "key_hi", "key_lo", "event_time"};
 constexpr sv kHourlyRequired[] = {"hour"};
 constexpr sv kKafkaRequired[] = {"topic", "partition"};
 constexpr sv kPendingRequired[] = {"ingested_at"};
+
+constexpr sv kReplacing = "ReplacingMergeTree(advx_version)";
+constexpr ExtraColumn kVersioned[] = {
+    {"advx_version", "UInt64", "0",
+     "row version: 0 as the pipeline stored it, else the attribution pass that wrote it (read with FINAL)"}};
+constexpr ExtraColumn kPendingExtra[] = {
+    {"advx_debt", "UInt64", "rand64()", "the debt's own id: a pass pays exactly the debts it read"},
+    {"advx_version", "UInt64", "0", "0: owed; else the version of the attribution pass that paid it"}};
+constexpr ExtraColumn kProgressExtra[] = {
+    {"advx_version", "UInt64", "0", "the version of the pass, written when it starts and when it ends"}};
 
 struct NamedLayout {
   sv table;
@@ -27,13 +41,14 @@ const NamedLayout kLayouts[] = {
      {"event_date", "(ifNull(campaign_id, ''), event_time_us)", kEventRequired, PartitionRule::date_column,
       "event_date"}},
     {"clicks",
-     {"event_date", "(ifNull(campaign_id, ''), event_time_us)", kEventRequired, PartitionRule::date_column,
-      "event_date"}},
+     {"event_date", "(ifNull(campaign_id, ''), event_time_us, event_key)", kKeyedEventRequired,
+      PartitionRule::date_column, "event_date", kReplacing, kVersioned}},
     {"conversions",
-     {"event_date", "(ifNull(campaign_id, ''), event_time_us)", kEventRequired, PartitionRule::date_column,
-      "event_date"}},
+     {"event_date", "(ifNull(campaign_id, ''), event_time_us, event_key)", kKeyedEventRequired,
+      PartitionRule::date_column, "event_date", kReplacing, kVersioned}},
     {"bid_requests",
-     {"event_date", "event_time_us", kEventRequired, PartitionRule::date_column, "event_date"}},
+     {"event_date", "(event_time_us, auction_id)", kBidRequired, PartitionRule::date_column, "event_date",
+      kReplacing, kVersioned}},
     // Most rejects have no event time: by the day they were ingested.
     {"rejects",
      {"intDiv(ingested_at_us, toInt64(86400000000))", "ingested_at_us", kRejectRequired,
@@ -47,10 +62,14 @@ const NamedLayout kLayouts[] = {
      {"tuple()", "(ifNull(campaign_id, ''), ifNull(creative_id, ''))", {}, PartitionRule::single, ""}},
     {"campaign_hourly",
      {"intDiv(hour_us, toInt64(86400000000))", "(ifNull(campaign_id, ''), hour_us)", kHourlyRequired,
-      PartitionRule::micros_day, "hour"}},
+      PartitionRule::micros_day, "hour", kReplacing, kVersioned}},
     {"advx_kafka_offsets", {"tuple()", "(topic, `partition`)", kKafkaRequired, PartitionRule::single, ""}},
-    {"advx_attribution_progress", {"tuple()", "tuple()", {}, PartitionRule::single, ""}},
-    {"advx_attribution_pending", {"tuple()", "ingested_at_us", kPendingRequired, PartitionRule::single, ""}},
+    // Progress: a row when a pass starts (its version) and one when it ends (the mark): max() reads it.
+    {"advx_attribution_progress",
+     {"tuple()", "tuple()", {}, PartitionRule::single, "", "MergeTree", kProgressExtra}},
+    {"advx_attribution_pending",
+     {"tuple()", "(ingested_at_us, advx_debt)", kPendingRequired, PartitionRule::single, "", kReplacing,
+      kPendingExtra}},
 };
 
 const TableLayout kOtherLayout{"tuple()", "tuple()", {}, PartitionRule::single, ""};
@@ -87,6 +106,13 @@ const TableLayout& table_layout(const TableDef& table) {
     if (l.table == table.name) return l.layout;
   return kOtherLayout;
 }
+
+std::string_view engine_name(const TableDef& table) {
+  const sv engine = table_layout(table).engine;
+  return engine.substr(0, engine.find('('));
+}
+
+bool is_versioned(const TableDef& table) { return table_layout(table).engine == kReplacing; }
 
 bool is_required(const TableDef& table, size_t index) {
   const sv name = table.columns[index].name;
@@ -152,8 +178,10 @@ std::string create_table_sql(const TableDef& table, std::string_view db) {
            "DEFAULT toDateTime(intDiv(" + quote_ident(us) + ", 1000000), 'UTC')",
            us + " in seconds, for people (advx never writes it)");
   }
-  sql += "\n) ENGINE = MergeTree PARTITION BY " + std::string(layout.partition_by) + " ORDER BY " +
-         std::string(layout.order_by);
+  for (const ExtraColumn& x : layout.extra)
+    column(std::string(x.name), std::string(x.type), "DEFAULT " + std::string(x.default_expr), x.comment);
+  sql += "\n) ENGINE = " + std::string(layout.engine) + " PARTITION BY " + std::string(layout.partition_by) +
+         " ORDER BY " + std::string(layout.order_by);
   return sql;
 }
 

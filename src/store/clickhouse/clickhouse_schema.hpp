@@ -19,6 +19,17 @@
 //   with a UInt64 literal 18.16 divides the microseconds as unsigned, and a negative time lands in a far
 //   partition); tiny tables (campaigns, creatives, Kafka offsets, attribution progress and debts) in one
 //   partition, tuple(). The sorting key starts with the campaign where a table has one.
+// - Rows that attribution changes (clicks, conversions, bid_requests, campaign_hourly) are never UPDATEd
+//   (18.16's ALTER ... UPDATE is an asynchronous mutation): those tables are
+//   `ReplacingMergeTree(advx_version)` with a ClickHouse-only column `advx_version UInt64 DEFAULT 0`, and
+//   a sorting key that names the row within its partition (clicks and conversions: campaign, time,
+//   event_key; bid_requests: time, auction_id; the rollup: campaign, hour). The pipeline's inserts never
+//   write advx_version (0); an attribution pass writes whole rows again with its own, larger version, and
+//   readers see the newest version of each row by reading with FINAL (clickhouse_attribution.cpp).
+//   Two rows the pipeline stores with the same key would be one row here: the dedup keeps them apart
+//   (the same event_key at the same time and campaign is a duplicate), so it never happens in practice.
+//   The attribution debts are versioned the same way (0 = owed, else the pass that paid it), each with
+//   a random id of its own, `advx_debt UInt64 DEFAULT rand64()`, so a pass pays exactly the debts it saw.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -40,6 +51,15 @@ enum class PartitionRule : uint8_t {
   micros_day,   // PARTITION BY intDiv(NAME_us, 86400000000): days since 1970, rounded toward zero
 };
 
+// A column that only the ClickHouse table has (not in core/table_schema.hpp): the inserts of the
+// pipeline never name it, so it takes its DEFAULT.
+struct ExtraColumn {
+  std::string_view name;
+  std::string_view type;
+  std::string_view default_expr;
+  std::string_view comment;
+};
+
 struct TableLayout {
   std::string_view partition_by;  // SQL, after PARTITION BY
   std::string_view order_by;      // SQL, after ORDER BY
@@ -47,11 +67,22 @@ struct TableLayout {
   std::span<const std::string_view> required;
   PartitionRule rule = PartitionRule::single;
   std::string_view partition_column;  // the schema column the rule reads (date_column, micros_day)
+  // The ENGINE clause without PARTITION BY / ORDER BY: "MergeTree" or "ReplacingMergeTree(advx_version)".
+  std::string_view engine = "MergeTree";
+  // ClickHouse-only columns, after the schema's.
+  std::span<const ExtraColumn> extra = {};
 };
+
+// The name of the row-version column of the versioned tables.
+inline constexpr std::string_view kVersionColumn = "advx_version";
 
 // The layout of a table of tables::kAll (by name); another table gets one partition, ORDER BY tuple() and
 // every column Nullable.
 const TableLayout& table_layout(const TableDef& table);
+// The engine's name as system.tables shows it: "MergeTree" or "ReplacingMergeTree".
+std::string_view engine_name(const TableDef& table);
+// Whether the table keeps row versions (ReplacingMergeTree(advx_version)): read it with FINAL.
+bool is_versioned(const TableDef& table);
 // Whether column `index` of `table` is stored without Nullable.
 bool is_required(const TableDef& table, size_t index);
 // The stored name of a column: NAME_us for a timestamp, else NAME.
