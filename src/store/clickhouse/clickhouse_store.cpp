@@ -687,15 +687,17 @@ ResultTable ClickHouseStore::read_table(const TableDef& def) {
   const std::string& kind = engine.column("engine").texts[0];
   const bool versions =
       kind.find("Replacing") != std::string::npos || kind.find("Collapsing") != std::string::npos;
-  std::string sql = "SELECT ";
+  std::string columns;
   for (size_t c = 0; c < def.columns.size(); c++) {
-    if (c) sql += ", ";
-    sql += ch::quote_ident(ch::stored_name(def.columns[c]));
+    if (c) columns += ", ";
+    columns += ch::quote_ident(ch::stored_name(def.columns[c]));
   }
-  sql += " FROM " + qualified(impl_->db(), def.name);
-  if (versions) sql += " FINAL";
-  // The sorting key: the rows in one order whatever parts the table is in.
+  std::string sql = "SELECT " + columns + " FROM " + qualified(impl_->db(), def.name);
+  // The sorting key: the rows in one order whatever parts the table is in. Around FINAL: 18.16 computes
+  // the sorting key's expressions for FINAL itself and refuses an ORDER BY of the same ones ("Column
+  // 'ifNull(campaign_id, '')' already exists", code 15).
   const std::string_view order = ch::table_layout(def).order_by;
+  if (versions) sql = "SELECT " + columns + " FROM (" + sql + " FINAL)";
   if (order != "tuple()") sql += " ORDER BY " + std::string(order);
   ResultTable r = query(sql);
   for (size_t c = 0; c < def.columns.size(); c++) retype_column(r.columns.at(c), def.name, def.columns[c]);

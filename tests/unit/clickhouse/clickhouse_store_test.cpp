@@ -14,6 +14,7 @@
 #include "clickhouse_fixture.hpp"
 #include "core/table_buffer.hpp"
 #include "core/time_util.hpp"
+#include "store/clickhouse/clickhouse_schema.hpp"
 #include "store/duckdb/duckdb_store.hpp"
 #include "store/result_format.hpp"
 
@@ -306,6 +307,14 @@ TEST_F(ClickHouseStoreTest, ScanDedupStatePagesThroughEveryKey) {
   s->begin();
   s->append(slice);
   s->commit();
+  // More rows than max_insert_block_size (1,048,576) in one partition, and still one block: one part
+  // straight from an insert (level 0, one block number).
+  const ResultTable part = s->query(
+      "SELECT count() AS n, sum(min_block_number = max_block_number AND level = 0) AS whole FROM "
+      "system.parts "
+      "WHERE database = 'scan_store' AND table = 'advx_dedup_state' AND partition_id = '20425' AND active");
+  EXPECT_EQ(part.column("n").int_at(0), 1);
+  EXPECT_EQ(part.column("whole").int_at(0), 1);
   std::vector<uint8_t> seen(kBig + 4);
   size_t calls = 0;
   bool equal = true;
@@ -478,6 +487,41 @@ TEST_F(ClickHouseStoreTest, ReadTableTypesEveryColumnKindAsDuckDb) {
     EXPECT_EQ(format_csv(mine), format_csv(theirs));
     EXPECT_EQ(text_result(mine).column_types, text_result(theirs).column_types);
   }
+}
+
+TEST_F(ClickHouseStoreTest, VersionedTablesReadOneRowEachAndExtraColumnsStayOut) {
+  // campaigns made as attribution's tables are: a ClickHouse-only version column, ReplacingMergeTree.
+  auto s = std::make_unique<ClickHouseStore>(server_->url("versions_store"));
+  std::string ddl = clickhouse::create_table_sql(tables::kCampaigns, "versions_store");
+  const size_t engine = ddl.find("\n) ENGINE = MergeTree");
+  ASSERT_NE(engine, std::string::npos) << ddl;
+  ddl.replace(engine, std::string::npos,
+              ",\n  advx_version UInt64 DEFAULT 0\n) ENGINE = ReplacingMergeTree(advx_version) ORDER BY "
+              "ifNull(campaign_id, '')");
+  s->execute(ddl);
+  s->ensure_schema();
+  TableBuffer cmp(tables::kCampaigns);
+  for (const char* id : {"c1", "c2"}) {
+    const size_t r = cmp.add_row();
+    cmp.set_str(col::cmp_campaign_id, r, id);
+    cmp.set_str(col::cmp_campaign_name, r, "old");
+  }
+  s->append(cmp.slice());
+  s->execute(
+      "INSERT INTO versions_store.campaigns (campaign_id, campaign_name, advx_version) VALUES ('c1', 'new', "
+      "1)");
+  ResultTable r = s->read_table(tables::kCampaigns);
+  ASSERT_EQ(r.rows(), 2u);
+  EXPECT_EQ(r.columns.size(), tables::kCampaigns.columns.size());
+  EXPECT_EQ(r.column("campaign_name").texts[0], "new");
+  EXPECT_EQ(r.column("campaign_name").texts[1], "old");
+  // A replacement keeps the engine and the extra column (CREATE TABLE ... AS).
+  s->replace_table(cmp.slice());
+  EXPECT_EQ(s->read_table(tables::kCampaigns).column("campaign_name").texts.at(0), "old");
+  EXPECT_EQ(scalar(*s,
+                   "SELECT count() FROM system.columns WHERE database = 'versions_store' AND table = "
+                   "'campaigns' AND name = 'advx_version'"),
+            1);
 }
 
 TEST_F(ClickHouseStoreTest, QueryReadOnlyRefusesWritesAndTableFunctions) {
