@@ -35,10 +35,13 @@
 // Scratch tables (Memory, named with V, dropped at the end; those of a pass killed an hour ago or more are
 // dropped by the next one) hold the touched pairs, hours and won counts. Big passes run in slices by hash
 // of user_id (pairs) or auction_id (bid requests), so each statement's sets and hash joins stay small.
+// ADVX_CH_ATTR_TRACE=1 in the environment prints each statement and its time to stderr.
 #include "store/clickhouse/clickhouse_attribution.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -96,8 +99,23 @@ class Pass {
  private:
   string t(string_view table) const { return quote_ident(db_) + "." + quote_ident(table); }
   string scratch(string_view what) const { return t("advx_attr_" + string(what) + "_" + std::to_string(v_)); }
-  void exec(const string& sql) { c_.execute(sql, settings_); }
-  ResultTable query(const string& sql) { return c_.query(sql, settings_); }
+  void exec(const string& sql) {
+    const auto t0 = std::chrono::steady_clock::now();
+    c_.execute(sql, settings_);
+    trace(t0, sql);
+  }
+  ResultTable query(const string& sql) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ResultTable r = c_.query(sql, settings_);
+    trace(t0, sql);
+    return r;
+  }
+  static void trace(std::chrono::steady_clock::time_point t0, const string& sql) {
+    static const bool on = std::getenv("ADVX_CH_ATTR_TRACE") != nullptr;
+    if (on)
+      std::fprintf(stderr, "%.3f s  %.160s\n",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), sql.c_str());
+  }
   int64_t scalar(const string& sql) {
     const ResultTable r = query(sql);
     if (r.rows() == 0 || r.columns.empty() || r.columns[0].is_null(0)) return 0;
@@ -152,6 +170,7 @@ class Pass {
   int64_t hi_ = 0;
   uint64_t v_ = 0;
   uint64_t pair_slices_ = 1;
+  bool full_ = false;  // the range holds every impression and bid request
   AttributionResult result_;
 };
 
@@ -340,21 +359,31 @@ void Pass::conversions() {
 // kWon: bid requests named by impressions of the range, and bid requests of the range named by any
 // impression, are won (never unwon again, as on DuckDB). A new version for each one not won yet.
 void Pass::won() {
-  const uint64_t n = uint64_t(scalar("SELECT count() FROM " + t("impressions") + " WHERE " + range() +
-                                     " AND auction_id IS NOT NULL")) +
-                     uint64_t(scalar("SELECT count() FROM " + t("bid_requests") + " WHERE " + range()));
+  const uint64_t range_imps = uint64_t(scalar("SELECT count() FROM " + t("impressions") + " WHERE " +
+                                              range() + " AND auction_id IS NOT NULL"));
+  const uint64_t range_bids =
+      uint64_t(scalar("SELECT count() FROM " + t("bid_requests") + " WHERE " + range()));
+  // Every row in the range (a first pass over a bulk load): every bid request named by any impression, the
+  // same set as DuckDB's two updates give then, with one set to build instead of three.
+  full_ = range_imps ==
+              uint64_t(scalar("SELECT count() FROM " + t("impressions") + " WHERE auction_id IS NOT NULL")) &&
+          range_bids == uint64_t(scalar("SELECT count() FROM " + t("bid_requests")));
+  const uint64_t n = range_imps + range_bids;
   if (n == 0) return;
   const uint64_t slices = slices_for(n, kAuctionsPerSlice);
   for (uint64_t s = 0; s < slices; s++) {
     const string imp_slice = auction_slice("assumeNotNull(auction_id)", s, slices);
+    const string named =
+        full_ ? "auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") +
+                    " WHERE auction_id IS NOT NULL AND " + imp_slice + ")"
+              : "(auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") + " WHERE " +
+                    range() + " AND auction_id IS NOT NULL AND " + imp_slice + ") OR (" + range() +
+                    " AND auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") +
+                    " WHERE auction_id IS NOT NULL AND " + imp_slice +
+                    " AND assumeNotNull(auction_id) IN (SELECT auction_id FROM " + t("bid_requests") +
+                    " WHERE " + range() + " AND " + auction_slice("auction_id", s, slices) + "))))";
     exec(insert_versions(tables::kBidRequests, {{"won", "1"}}) + " FROM " + t("bid_requests") +
-         " FINAL WHERE won = 0 AND " + auction_slice("auction_id", s, slices) +
-         " AND (auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") + " WHERE " +
-         range() + " AND auction_id IS NOT NULL AND " + imp_slice + ") OR (" + range() +
-         " AND auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") +
-         " WHERE auction_id IS NOT NULL AND " + imp_slice +
-         " AND assumeNotNull(auction_id) IN (SELECT auction_id FROM " + t("bid_requests") + " WHERE " +
-         range() + " AND " + auction_slice("auction_id", s, slices) + "))))");
+         " FINAL WHERE won = 0 AND " + auction_slice("auction_id", s, slices) + " AND " + named);
   }
 }
 
@@ -380,7 +409,14 @@ void Pass::touched_hours() {
                                      " AND auction_id IS NOT NULL")) +
                      uint64_t(scalar("SELECT count() FROM " + t("bid_requests") + " WHERE " + range()));
   const uint64_t slices = slices_for(n, kAuctionsPerSlice);
-  for (uint64_t s = 0; s < (n == 0 ? 0 : slices); s++) {
+  if (full_) {
+    // Every row in the range: every hour of a won bid request is touched. Its keys are found below, without
+    // joining every auction twice: the winners' (from the won counts), and the keys stored for those hours
+    // (a campaign that lost a win). Any other key has nothing new: recomputing more keys is harmless.
+    exec("INSERT INTO " + scratch("hours") + " SELECT DISTINCT 1, '', " + hour_of("event_time_us") +
+         " FROM " + t("bid_requests") + " WHERE won = 1");
+  }
+  for (uint64_t s = 0; s < (n == 0 || full_ ? 0 : slices); s++) {
     const string imp_slice = auction_slice("assumeNotNull(auction_id)", s, slices);
     const string bid_slice = auction_slice("auction_id", s, slices);
     const string touched = "(SELECT assumeNotNull(auction_id) FROM " + t("impressions") + " WHERE " +
@@ -401,9 +437,8 @@ void Pass::touched_hours() {
   const string won_bids =
       "won = 1 AND " + hour_of("event_time_us") + " IN (SELECT hour_us FROM " + scratch("hours") + ")";
   const uint64_t won = uint64_t(scalar("SELECT count() FROM " + t("bid_requests") + " WHERE " + won_bids));
-  if (won == 0) return;
   const uint64_t wslices = slices_for(won, kWonPerSlice);
-  for (uint64_t s = 0; s < wslices; s++) {
+  for (uint64_t s = 0; s < (won == 0 ? 0 : wslices); s++) {
     const string bid_slice = auction_slice("auction_id", s, wslices);
     // The winner: the smallest event_key naming the auction, then the smallest campaign; argMin skips a
     // NULL campaign as DuckDB's arg_min does (NULL when every impression naming it has none).
@@ -420,6 +455,12 @@ void Pass::touched_hours() {
          " AND assumeNotNull(auction_id) IN (SELECT auction_id FROM " + t("bid_requests") + " WHERE " +
          won_bids + " AND " + bid_slice +
          ") GROUP BY a) USING (a) GROUP BY isNull(w_campaign), ifNull(w_campaign, ''), b_hour");
+  }
+  if (full_) {
+    exec("INSERT INTO " + scratch("hours") + " SELECT cn, c, hour_us FROM " + scratch("won"));
+    exec("INSERT INTO " + scratch("hours") +
+         " SELECT isNull(campaign_id), ifNull(campaign_id, ''), hour_us FROM " + t("campaign_hourly") +
+         " WHERE hour_us IN (SELECT hour_us FROM " + scratch("hours") + ")");
   }
 }
 
