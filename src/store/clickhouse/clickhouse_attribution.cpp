@@ -157,6 +157,7 @@ class Pass {
   void touched_hours();
   void rollup();
   void pay();
+  void drop_paid_days(int64_t mark);
 
   HttpClient& c_;
   string db_;
@@ -540,6 +541,31 @@ void Pass::rollup() {
        "), s_won + s_imp + s_clk + s_conv > 0)");
 }
 
+// The debts table keeps every debt and the version that paid it: days whose debts are all paid, a week
+// or more before the mark, are dropped whole (a synchronous DROP PARTITION, where 18.16's DELETE is an
+// asynchronous mutation). A debt made that long ago and written only now would be dropped with its day:
+// no micro-batch takes a week between its first insert and its debt.
+void Pass::drop_paid_days(int64_t mark) {
+  constexpr int64_t kDayUs = 86400LL * 1'000'000, kKeepDays = 7;
+  const int64_t before = (mark >= 0 ? mark / kDayUs : -((-mark + kDayUs - 1) / kDayUs)) - kKeepDays;
+  const ResultTable parts =
+      query("SELECT DISTINCT partition FROM system.parts WHERE database = " + quote_string(db_) +
+            " AND table = 'advx_attribution_pending' AND active");
+  for (size_t i = 0; i < parts.rows(); i++) {
+    int64_t day = 0;
+    try {
+      day = std::stoll(parts.columns[0].texts[i]);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (day >= before) continue;
+    const string in_day = "intDiv(ingested_at_us, toInt64(86400000000)) = " + std::to_string(day);
+    if (scalar("SELECT count() FROM " + t("advx_attribution_pending") + " FINAL WHERE " + in_day +
+               " AND advx_version = 0") == 0)
+      exec("ALTER TABLE " + t("advx_attribution_pending") + " DROP PARTITION " + std::to_string(day));
+  }
+}
+
 void Pass::pay() {
   if (debts_.empty()) return;
   string sql =
@@ -597,11 +623,13 @@ AttributionResult Pass::run(AttributionStop stop, int64_t version_us) {
     touched_hours();
     rollup();
     pay();
-    if (!debts_.empty())
+    if (!debts_.empty()) {
+      const int64_t mark = std::max(highest_debt, mark_.value_or(highest_debt));
       exec("INSERT INTO " + t("advx_attribution_progress") +
-           " (attributed_through_us, advx_version) VALUES (" +
-           std::to_string(std::max(highest_debt, mark_.value_or(highest_debt))) + ", " + std::to_string(v_) +
-           ")");
+           " (attributed_through_us, advx_version) VALUES (" + std::to_string(mark) + ", " +
+           std::to_string(v_) + ")");
+      drop_paid_days(mark);
+    }
   } catch (...) {
     try {
       drop_scratch();

@@ -67,9 +67,10 @@ const NamedLayout kLayouts[] = {
     // Progress: a row when a pass starts (its version) and one when it ends (the mark): max() reads it.
     {"advx_attribution_progress",
      {"tuple()", "tuple()", {}, PartitionRule::single, "", "MergeTree", kProgressExtra}},
+    // Debts by the day they were made: a pass drops the days long paid (clickhouse_attribution.cpp).
     {"advx_attribution_pending",
-     {"tuple()", "(ingested_at_us, advx_debt)", kPendingRequired, PartitionRule::single, "", kReplacing,
-      kPendingExtra}},
+     {"intDiv(ingested_at_us, toInt64(86400000000))", "(ingested_at_us, advx_debt)", kPendingRequired,
+      PartitionRule::micros_day, "ingested_at", kReplacing, kPendingExtra}},
 };
 
 const TableLayout kOtherLayout{"tuple()", "tuple()", {}, PartitionRule::single, ""};

@@ -18,7 +18,8 @@
 //   rollup by the day of their time column, `intDiv(NAME_us, toInt64(86400000000))` (a signed divisor:
 //   with a UInt64 literal 18.16 divides the microseconds as unsigned, and a negative time lands in a far
 //   partition); tiny tables (campaigns, creatives, Kafka offsets, attribution progress and debts) in one
-//   partition, tuple(). The sorting key starts with the campaign where a table has one.
+//   partition, tuple(); attribution debts by the day of their ingested_at. The sorting key starts with
+//   the campaign where a table has one.
 // - Rows that attribution changes (clicks, conversions, bid_requests, campaign_hourly) are never UPDATEd
 //   (18.16's ALTER ... UPDATE is an asynchronous mutation): those tables are
 //   `ReplacingMergeTree(advx_version)` with a ClickHouse-only column `advx_version UInt64 DEFAULT 0`, and

@@ -461,6 +461,30 @@ TEST_F(ClickHouseAttribution, RowsStoredWithoutTheirDebtAreAttributed) {
   expect_same("and a later run");
 }
 
+// Debts are kept with the version that paid them; days paid a week before the mark are dropped whole.
+TEST_F(ClickHouseAttribution, DaysOfPaidDebtsAreDropped) {
+  const int64_t day = kMicrosPerDay;
+  Batch old(kT1 - 10 * day);
+  old.imp("i1", "u1", "cr1", ts("2026-11-01T10:00:00Z"), "a1", 1.5);
+  store(old);
+  Batch owed(kT1 - 9 * day);  // stored, owed, and paid by the same pass as the newer one
+  owed.click("k1", "u1", "c1", "", ts("2026-11-01T10:30:00Z"));
+  store(owed);
+  both_passes();
+  const std::string days =
+      "SELECT DISTINCT partition FROM system.parts WHERE database = '{}' AND table = "
+      "'advx_attribution_pending' AND active ORDER BY 1";
+  EXPECT_EQ(chq(days).size(), 2u);  // the mark is their own day: kept
+  Batch now(kT1);
+  now.conv("v1", "u1", "c1", ts("2026-11-01T11:00:00Z"), 2);
+  store(now);
+  both_passes();
+  expect_same("after the drop");
+  EXPECT_EQ(chq(days), std::vector<std::string>{std::to_string(kT1 / day)});
+  EXPECT_EQ(pass_clickhouse().pairs, 0u);  // what was dropped was paid: nothing is owed again
+  expect_same("again");
+}
+
 // Random events over few users, campaigns and auctions with times at the windows' edges, stored in DuckDB
 // in one run and in ClickHouse in random runs in random order: the same results.
 TEST_F(ClickHouseAttribution, RandomRunsInAnyOrderEqualOneRun) {
