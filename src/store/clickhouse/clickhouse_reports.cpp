@@ -4,9 +4,11 @@
 #include "store/clickhouse/clickhouse_reports.hpp"
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "core/time_util.hpp"
 #include "store/clickhouse/clickhouse_schema.hpp"
 #include "store/clickhouse/clickhouse_store.hpp"
 
@@ -26,14 +28,32 @@ std::string table(std::string_view db, std::string_view name) {
 // The tables attribution rewrites as new row versions: read with FINAL.
 std::string final_table(std::string_view db, std::string_view name) { return table(db, name) + " FINAL"; }
 
-// `column` (microseconds) within the range, or 1.
-std::string in_range(const TimeRange& range, const char* column = "event_time_us") {
-  std::string s;
-  if (range.from_us) s += std::string(column) + " >= " + std::to_string(*range.from_us);
-  if (range.to_us) {
-    if (!s.empty()) s += " AND ";
-    s += std::string(column) + " < " + std::to_string(*range.to_us);
+// A Date literal of days since 1970, or "" outside what a Date holds (1970-01-01 to 2106-02-07).
+std::string date_literal(int64_t days) {
+  if (days < 0 || days > 65535) return "";
+  const CivilDate c = civil_from_days(days);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "'%04d-%02u-%02u'", int(c.year), c.month, c.day);
+  return buf;
+}
+
+// An event table's `event_time_us` within the range, or 1. With the days of event_date the range spans
+// (event_date is the UTC date of event_time: the pipeline writes both), so that only those partitions are
+// read: the edges of a range a few hours wide read a day of impressions, not all of them.
+std::string in_range(const TimeRange& range, const char* column = "event_time_us", bool dated = true) {
+  std::vector<std::string> terms;
+  if (range.from_us) {
+    terms.push_back(std::string(column) + " >= " + std::to_string(*range.from_us));
+    if (const std::string d = date_literal(date_of(*range.from_us)); dated && !d.empty())
+      terms.push_back("event_date >= " + d);
   }
+  if (range.to_us) {
+    terms.push_back(std::string(column) + " < " + std::to_string(*range.to_us));
+    if (const std::string d = date_literal(date_of(*range.to_us - 1)); dated && !d.empty())
+      terms.push_back("event_date <= " + d);
+  }
+  std::string s;
+  for (const std::string& t : terms) s += (s.empty() ? "" : " AND ") + t;
   return s.empty() ? "1" : s;
 }
 
@@ -247,9 +267,8 @@ std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& ran
   }
   if (split.rollup) {
     // Whole hours from the rollup; the all-zero rows are tombstones of hours that lost their last event.
-    std::string where = "1";
-    if (split.rollup->from_us) where += " AND hour_us >= " + std::to_string(*split.rollup->from_us);
-    if (split.rollup->to_us) where += " AND hour_us < " + std::to_string(*split.rollup->to_us);
+    // (Partitions by the day of hour_us: ClickHouse prunes them from the bounds on hour_us itself.)
+    const std::string where = in_range(*split.rollup, "hour_us", false);
     std::string nonzero;
     for (const char* c :
          {"bid_requests_won", "impressions", "clicks", "attributed_clicks", "orphan_clicks", "conversions",
