@@ -88,10 +88,10 @@ class Pass {
  public:
   Pass(HttpClient& c, string_view db, const AttributionWindows& w, const Settings& settings)
       : c_(c), db_(db), w_(w), settings_(settings) {
-    // FINAL reads filter on columns a newer version changes (won, attribution): such a filter must run
-    // after the versions are merged, never as a PREWHERE before (18.16 does not move it under FINAL, but
-    // say so).
-    settings_.push_back({"optimize_move_to_prewhere", "0"});
+    // FINAL reads here filter on columns a newer version changes (attribution): such a filter must run
+    // after the versions are merged, never as a PREWHERE before. Neither 18.16 (probed) nor current
+    // releases (optimize_move_to_prewhere_if_final = 0) move a WHERE to PREWHERE under FINAL, and the
+    // reads without FINAL need that move to skip columns, so it stays on.
   }
 
   AttributionResult run(AttributionStop stop, int64_t version_us);
@@ -371,7 +371,9 @@ void Pass::won() {
           range_bids == uint64_t(scalar("SELECT count() FROM " + t("bid_requests")));
   const uint64_t n = range_imps + range_bids;
   if (n == 0) return;
-  const uint64_t slices = slices_for(n, kAuctionsPerSlice);
+  // The set of one statement: the impressions' auctions (every one, or those of the range and the
+  // range's bid requests').
+  const uint64_t slices = slices_for(full_ ? range_imps : n, kAuctionsPerSlice);
   for (uint64_t s = 0; s < slices; s++) {
     const string imp_slice = auction_slice("assumeNotNull(auction_id)", s, slices);
     const string named =
@@ -383,8 +385,14 @@ void Pass::won() {
                     " WHERE auction_id IS NOT NULL AND " + imp_slice +
                     " AND assumeNotNull(auction_id) IN (SELECT auction_id FROM " + t("bid_requests") +
                     " WHERE " + range() + " AND " + auction_slice("auction_id", s, slices) + "))))";
-    exec(insert_versions(tables::kBidRequests, {{"won", "1"}}) + " FROM " + t("bid_requests") +
-         " FINAL WHERE won = 0 AND " + auction_slice("auction_id", s, slices) + " AND " + named);
+    // Without FINAL (a scan of every bid request each pass): the stored row (version 0, not won) of each
+    // request named, unless a version of it exists already (every version is won = 1), read whole only
+    // where the PREWHERE on the auction holds.
+    const string candidates = " PREWHERE " + auction_slice("auction_id", s, slices) + " AND " + named;
+    exec(insert_versions(tables::kBidRequests, {{"won", "1"}}) + " FROM " + t("bid_requests") + candidates +
+         " WHERE advx_version = 0 AND won = 0 AND (event_time_us, auction_id) NOT IN (SELECT event_time_us, "
+         "auction_id FROM " +
+         t("bid_requests") + candidates + " WHERE advx_version > 0)");
   }
 }
 
