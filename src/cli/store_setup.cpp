@@ -4,6 +4,7 @@
 
 #include "core/arena.hpp"
 #include "core/table_buffer.hpp"
+#include "store/clickhouse/clickhouse_store.hpp"
 #include "store/duckdb/duckdb_store.hpp"
 #include "transforms/standardize.hpp"
 
@@ -23,9 +24,12 @@ void add_store_options(CLI::App& sub, std::string& url) {
 }
 
 std::unique_ptr<Store> open_store(const std::string& url, StoreMode mode) {
+  if (url.starts_with("clickhouse://")) return std::make_unique<ClickHouseStore>(url, mode);
   if (url.find("://") != std::string::npos && !url.starts_with("duckdb:")) {
-    throw StoreError("unknown store URL " + url + " (use duckdb:PATH, or a DuckDB file's path)",
-                     StoreErrorCode::invalid);
+    throw StoreError(
+        "unknown store URL " + url +
+            " (use duckdb:PATH, clickhouse://[USER[:PASS]@]HOST:PORT/DB, or a DuckDB file's path)",
+        StoreErrorCode::invalid);
   }
   const std::string path = duckdb_path_of(url);
   if (path.empty()) throw StoreError("store URL " + url + " names no database file", StoreErrorCode::invalid);
