@@ -522,8 +522,12 @@ TEST_F(ClickHouseReports, FrequencyBuckets) {
 
 // Many values: percentiles interpolated between values of every magnitude, money of every magnitude
 // (sums beyond 2^53 units of 10^-12, where DuckDB's DECIMAL -> DOUBLE cast takes its second path), and
-// amounts whose tenth decimal rounds half away from zero. Random but seeded.
+// amounts whose tenth decimal rounds half away from zero; campaigns in byte order (upper case, lower case,
+// UTF-8), NULL ones (impressions of unknown creatives), and an empty one in the dimension table only (the
+// pipeline stores no event with an empty campaign: the versioned tables' sorting key, ifNull(campaign_id,
+// ''), would make one row of a NULL and an empty campaign's). Random but seeded.
 TEST_F(ClickHouseReports, ManyValuesEqualDuckDb) {
+  static const char* kCampaigns[] = {"'m0'", "'m1'", "'m2'", "'m3'", "'m4'", "NULL", "'Zed'", "'zed'", "'é'"};
   std::mt19937_64 rng(20261203);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const auto value = [&]() {
@@ -550,7 +554,7 @@ TEST_F(ClickHouseReports, ManyValuesEqualDuckDb) {
   const int64_t base = at("2026-11-05T00:00:00Z");
   std::string imps, clicks, convs;
   for (int i = 0; i < 400; ++i) {
-    const std::string camp = "'m" + std::to_string(rng() % 5) + "'";
+    const std::string camp = kCampaigns[rng() % std::size(kCampaigns)];
     const std::string user = "'w" + std::to_string(rng() % 60) + "'";
     const std::string ts = "make_timestamp(" +
                            std::to_string(base + int64_t(rng() % (3 * 86400)) * 1'000'000 + int64_t(i)) + ")";
@@ -573,6 +577,9 @@ TEST_F(ClickHouseReports, ManyValuesEqualDuckDb) {
   duck.execute(
       "INSERT INTO campaigns BY NAME SELECT 'm' || range AS campaign_id, 'madv' AS advertiser_id FROM "
       "range(4)");
+  duck.execute(
+      "INSERT INTO campaigns BY NAME SELECT * FROM (VALUES ('Zed', 'advZ'), ('', 'adv-empty'), ('é', NULL), "
+      "('Ö', 'dims only')) v(campaign_id, advertiser_id)");
   duck.execute(
       "INSERT INTO impressions BY NAME SELECT *, event_time::DATE AS event_date, hour(event_time) AS "
       "event_hour "
