@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "core/table_schema.hpp"
+#include "core/time_util.hpp"
 #include "store/clickhouse/clickhouse_schema.hpp"
 #include "store/clickhouse/row_binary.hpp"
 
@@ -78,6 +79,16 @@ string units9(string_view x) {
   const string v = "(" + string(x) + " * 1e9)";
   return "toDecimal128(trunc(" + v + ") + if(abs(" + v + " - trunc(" + v + ")) >= 0.5, if(" + v +
          " < 0, -1.0, 1.0), 0.0), 0)";
+}
+
+// Rows with event times in [lo, hi]: by event_date too, so that ClickHouse reads only those days'
+// partitions (the tables are partitioned by event_date; event times are never before 1970).
+string times_between(int64_t lo, int64_t hi) {
+  const auto day = [](int64_t us) {
+    return quote_string(format_timestamp(std::max<int64_t>(us, 0)).substr(0, 10));
+  };
+  return " AND event_time_us BETWEEN " + std::to_string(lo) + " AND " + std::to_string(hi) +
+         " AND event_date BETWEEN toDate(" + day(lo) + ") AND toDate(" + day(hi) + ")";
 }
 
 uint64_t slices_for(uint64_t rows, uint64_t per_slice) {
@@ -132,6 +143,14 @@ class Pass {
            "assumeNotNull(campaign_id)) IN (SELECT user_id, campaign_id FROM " +
            scratch("pairs") + " WHERE cityHash64(user_id) % " + std::to_string(pair_slices_) + " = " +
            std::to_string(s) + "))";
+  }
+  // The event times of `table`'s rows in the pairs of slice `s`, or nullopt when it has none.
+  std::optional<std::pair<int64_t, int64_t>> extent(string_view table, uint64_t s) {
+    const ResultTable r =
+        query("SELECT count() AS n, min(event_time_us) AS lo, max(event_time_us) AS hi FROM " + t(table) +
+              " WHERE " + in_pairs(s));
+    if (r.rows() == 0 || r.column("n").int_at(0) == 0) return std::nullopt;
+    return std::make_pair(r.column("lo").int_at(0), r.column("hi").int_at(0));
   }
   string user_slice(uint64_t s, uint64_t n) const {
     return "cityHash64(assumeNotNull(user_id)) % " + std::to_string(n) + " = " + std::to_string(s);
@@ -264,6 +283,8 @@ void Pass::clicks() {
   if (result_.clicks == 0) return;
   const string window = std::to_string(w_.click_us);
   for (uint64_t s = 0; s < pair_slices_; s++) {
+    const auto span = extent("clicks", s);
+    if (!span) continue;
     // The candidates: an equi-join on the pair, the rest filtered after it. Clicks on the hashed side (the
     // fewer); clicks without FINAL: versions repeat a click, which changes no argMin.
     const string best =
@@ -272,7 +293,7 @@ void Pass::clicks() {
         "assumeNotNull(user_id) AS j_user, assumeNotNull(campaign_id) AS j_campaign, creative_id AS "
         "i_creative, "
         "event_time_us AS i_time, assumeNotNull(event_key) AS i_key FROM " +
-        t("impressions") + " WHERE " + in_pairs(s) +
+        t("impressions") + " WHERE " + in_pairs(s) + times_between(span->first - w_.click_us, span->second) +
         ") ALL INNER JOIN (SELECT assumeNotNull(user_id) AS j_user, assumeNotNull(campaign_id) AS "
         "j_campaign, "
         "creative_id AS c_creative, event_time_us AS c_time, event_key AS c_key FROM " +
@@ -310,6 +331,8 @@ void Pass::conversions() {
   string conv_cols;
   for (const string& c : cols) conv_cols += quote_ident(c) + ", ";
   for (uint64_t s = 0; s < pair_slices_; s++) {
+    const auto span = extent("conversions", s);
+    if (!span) continue;
     const string conv =
         "SELECT assumeNotNull(user_id) AS j_user, assumeNotNull(campaign_id) AS j_campaign, "
         "event_time_us AS v_time, event_key AS v_key FROM " +
@@ -320,7 +343,8 @@ void Pass::conversions() {
         "(SELECT assumeNotNull(user_id) AS j_user, assumeNotNull(campaign_id) AS j_campaign, event_time_us "
         "AS "
         "ck_time, event_key AS ck_key, attributed_impression_key AS ck_imp FROM " +
-        t("clicks") + " FINAL WHERE " + in_pairs(s) + ") ALL INNER JOIN (" + conv +
+        t("clicks") + " FINAL WHERE " + in_pairs(s) +
+        times_between(span->first - w_.click_through_us, span->second) + ") ALL INNER JOIN (" + conv +
         ") USING (j_user, j_campaign) WHERE ck_time <= v_time AND v_time - ck_time <= " +
         std::to_string(w_.click_through_us) + " GROUP BY k_campaign, k_time, k_key";
     const string by_view =
@@ -329,7 +353,8 @@ void Pass::conversions() {
         "(SELECT assumeNotNull(user_id) AS j_user, assumeNotNull(campaign_id) AS j_campaign, event_time_us "
         "AS "
         "i_time, assumeNotNull(event_key) AS i_key FROM " +
-        t("impressions") + " WHERE " + in_pairs(s) + ") ALL INNER JOIN (" + conv +
+        t("impressions") + " WHERE " + in_pairs(s) +
+        times_between(span->first - w_.view_through_us, span->second) + ") ALL INNER JOIN (" + conv +
         ") USING (j_user, j_campaign) WHERE i_time <= v_time AND v_time - i_time <= " +
         std::to_string(w_.view_through_us) + " GROUP BY k_campaign, k_time, k_key";
     const string n_attr =
@@ -476,11 +501,16 @@ void Pass::touched_hours() {
 // kRollup: the touched keys' numbers from scratch; a new version where they differ from the stored row
 // (an all-zero row where the stored one had numbers and nothing counts any more).
 void Pass::rollup() {
+  const ResultTable extent =
+      query("SELECT count() AS n, min(hour_us) AS lo, max(hour_us) AS hi FROM " + scratch("hours"));
+  if (extent.rows() == 0 || extent.column("n").int_at(0) == 0) return;
+  const string hours =
+      times_between(extent.column("lo").int_at(0), extent.column("hi").int_at(0) + 3'599'999'999);
   const string keys = "(SELECT cn, c, hour_us FROM " + scratch("hours") + ")";
   const string key =
       "isNull(campaign_id) AS cn, ifNull(campaign_id, '') AS c, " + hour_of("event_time_us") + " AS hour_us";
   const string in_keys =
-      "(isNull(campaign_id), ifNull(campaign_id, ''), " + hour_of("event_time_us") + ") IN " + keys;
+      "(isNull(campaign_id), ifNull(campaign_id, ''), " + hour_of("event_time_us") + ") IN " + keys + hours;
   const string zero_dec = "toDecimal128(0, 0)";
   const string z = "toUInt64(0)";
   // One row per source and key, all of the same types: n_won, n_imp, n_spend, n_clk, n_att, n_orph,
