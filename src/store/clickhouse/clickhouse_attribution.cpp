@@ -25,12 +25,21 @@
 //   5. the touched hours of campaign_hourly (all-zero rows where a key's counts went to nothing, as
 //      readers skip all-zero rows);
 //   6. the debts seen, paid: new versions of exactly those rows (a debt written meanwhile stays owed);
-//   7. the progress mark: the largest debt paid.
+//   7. the progress mark: the largest debt paid, never the newest row: a row above the largest debt may
+//      belong to a micro-batch still being written (advx serve attributes while it stores), whose later
+//      rows and debt must not be taken for paid;
+//   8. days of debts long paid, dropped (drop_paid_days()).
 // A kill before 6 leaves the debts owed: the next pass computes the same results over a range at least as
 // wide (the result depends only on the stored events) and writes only what still differs. A kill between
 // 6 and 7 leaves the mark behind: the next pass covers the range again and finds nothing to change.
 // Passes must run one at a time on a database (each process runs its passes in one thread; an advx
-// ingest and an advx serve on the same database at once could interleave two passes).
+// ingest and an advx serve on the same database at once could interleave two passes). With two writers
+// at once, a writer killed between its event rows and its debt may leave rows below the other's mark,
+// which no pass then revisits until a debt of their range comes; one writer's ingested_at only grow.
+//
+// A pass whose range holds every impression and bid request (a first pass over a bulk load) takes the
+// won bid requests as every one any impression names and every hour of a won bid request as touched,
+// which is what DuckDB's statements give then, without joining every auction to find it.
 //
 // Scratch tables (Memory, named with V, dropped at the end; those of a pass killed an hour ago or more are
 // dropped by the next one) hold the touched pairs, hours and won counts. Big passes run in slices by hash
