@@ -123,6 +123,11 @@ void raise_record(RecordBySource& m, std::string_view source, uint64_t record) {
 // source_record the table holds there. Read once per table from the server; raised by each insert that
 // succeeded; read again after an insert failed (it may have been stored all the same), merged by max, so
 // a reload that raced with another connection's insert can never lower a position.
+// Sources of HTTP request bodies (server/http_server.cpp names them http:PATH#body:HASH), and how far back
+// a restart looks for their positions.
+constexpr std::string_view kHttpSourcePrefix = "http:";
+constexpr int64_t kHttpReplayWindowUs = 3600LL * 1'000'000;
+
 struct Watermarks {
   struct Table {
     bool loaded = false;
@@ -332,9 +337,16 @@ struct ClickHouseStore::Impl {
   // insert. Called with marks->mutex held: the other connections need the same answer and wait for it.
   void load_marks(const TableDef& def, Watermarks::Table& t) {
     const ch::PartitionRule rule = ch::table_layout(def).rule;
+    // Request bodies (http: sources, one per body) only from the last hour, the retries a restart can
+    // meet (commit() drops them once a batch is in); the dedup state never needs them (its keys are
+    // written last: a key held is a record stored).
+    const bool has_arrival = tables::column_index(def, "ingested_at") >= 0;
+    const std::string recent =
+        has_arrival ? " OR ingested_at_us >= " + std::to_string(wall_clock_us() - kHttpReplayWindowUs) : "";
     const ResultTable r = client->query(
         "SELECT _partition_id AS p, source AS s, max(source_record) AS m FROM " + qualified(db(), def.name) +
-            " WHERE source IS NOT NULL AND source_record IS NOT NULL GROUP BY p, s",
+            " WHERE source IS NOT NULL AND source_record IS NOT NULL AND (NOT startsWith(source, '" +
+            std::string(kHttpSourcePrefix) + "')" + recent + ") GROUP BY p, s",
         settings);
     const ResultColumn& p = r.column("p");
     const ResultColumn& s = r.column("s");
@@ -583,6 +595,18 @@ void ClickHouseStore::commit() {
     for (auto it = inserts.lower_bound({name, std::numeric_limits<int64_t>::min()});
          it != inserts.end() && it->first.first == name; ++it)
       impl_->send(it->second);
+  }
+  // Every insert went in, dedup keys last: a request body sent again is now a duplicate in the dedup
+  // index, so its positions are not needed any more. An HTTP source names one request body, so keeping
+  // them would grow the map with every request; file and Kafka sources stay (a handful, growing).
+  std::lock_guard<std::mutex> lock(impl_->marks->mutex);
+  for (const auto& [key, p] : inserts) {
+    auto t = impl_->marks->tables.find(key.first);
+    if (t == impl_->marks->tables.end()) continue;
+    auto part = t->second.by_partition.find(key.second);
+    if (part == t->second.by_partition.end()) continue;
+    for (const auto& [source, record] : p.max_record)
+      if (source.starts_with(kHttpSourcePrefix)) part->second.erase(source);
   }
 }
 
