@@ -17,15 +17,10 @@ namespace {
 using i128 = __int128;
 using u128 = unsigned __int128;
 
-using value_text::append_date;
-using value_text::append_decimal;
-using value_text::append_i128;
-using value_text::append_padded;
 using value_text::append_time;
 using value_text::append_timestamp;
 using value_text::append_u128;
 
-constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
 constexpr int64_t kNanosPerDay = 86'400'000'000'000LL;
 
 template <class T>
@@ -35,9 +30,6 @@ void append_int(T v, std::string& out) {
   else
     append_u128(v, out);
 }
-
-void append_float(float v, std::string& out) { value_text::append_float(v, out); }
-void append_float(double v, std::string& out) { value_text::append_double(v, out); }
 
 void append_unit(int64_t n, const char* unit, std::string& out) {
   if (!out.empty()) out += ' ';
@@ -232,102 +224,24 @@ ColumnText describe_column(duckdb_logical_type type) {
   return col;
 }
 
-void render(const ColumnText& col, const void* data, idx_t row, std::string& out) {
+// DuckDB's own text of a value whose type value_type() reads as `other` (push() keeps every other type as
+// a typed value); the caller has checked that the row is valid.
+static void render_other(const ColumnText& col, const void* data, idx_t row, std::string& out) {
   switch (col.id) {
-    case DUCKDB_TYPE_BOOLEAN:
-      out += static_cast<const bool*>(data)[row] ? "true" : "false";
-      return;
-    case DUCKDB_TYPE_TINYINT:
-      append_int(static_cast<const int8_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_SMALLINT:
-      append_int(static_cast<const int16_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_INTEGER:
-      append_int(static_cast<const int32_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_BIGINT:
-      append_int(static_cast<const int64_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_UTINYINT:
-      append_int(static_cast<const uint8_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_USMALLINT:
-      append_int(static_cast<const uint16_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_UINTEGER:
-      append_int(static_cast<const uint32_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_UBIGINT:
-      append_int(static_cast<const uint64_t*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_HUGEINT:
-      append_i128(hugeint_value(static_cast<const duckdb_hugeint*>(data)[row]), out);
-      return;
     case DUCKDB_TYPE_UHUGEINT: {
       const auto& h = static_cast<const duckdb_uhugeint*>(data)[row];
       append_u128((static_cast<u128>(h.upper) << 64) | h.lower, out);
       return;
     }
-    case DUCKDB_TYPE_FLOAT:
-      append_float(static_cast<const float*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_DOUBLE:
-      append_float(static_cast<const double*>(data)[row], out);
-      return;
-    case DUCKDB_TYPE_DECIMAL: {
-      i128 v = 0;
-      switch (col.internal) {
-        case DUCKDB_TYPE_SMALLINT:
-          v = static_cast<const int16_t*>(data)[row];
-          break;
-        case DUCKDB_TYPE_INTEGER:
-          v = static_cast<const int32_t*>(data)[row];
-          break;
-        case DUCKDB_TYPE_BIGINT:
-          v = static_cast<const int64_t*>(data)[row];
-          break;
-        default:
-          v = hugeint_value(static_cast<const duckdb_hugeint*>(data)[row]);
-          break;
-      }
-      append_decimal(v, col.scale, out);
-      return;
-    }
-    case DUCKDB_TYPE_VARCHAR:
-      out += string_of(static_cast<const duckdb_string_t*>(data) + row);
-      return;
     case DUCKDB_TYPE_BLOB:
       append_blob(string_of(static_cast<const duckdb_string_t*>(data) + row), out);
       return;
-    case DUCKDB_TYPE_DATE: {
-      int32_t days = static_cast<const int32_t*>(data)[row];
-      if (days == std::numeric_limits<int32_t>::max()) {
-        out += "infinity";
-      } else if (days == -std::numeric_limits<int32_t>::max()) {
-        out += "-infinity";
-      } else {
-        append_date(days, out);
-      }
-      return;
-    }
     case DUCKDB_TYPE_TIME:
       append_time(static_cast<const int64_t*>(data)[row], 6, out);
       return;
     case DUCKDB_TYPE_TIME_NS:
       append_time(static_cast<const int64_t*>(data)[row], 9, out);
       return;
-    case DUCKDB_TYPE_TIMESTAMP:
-      append_timestamp(static_cast<const int64_t*>(data)[row], kMicrosPerDay, 6, out);
-      return;
-    case DUCKDB_TYPE_TIMESTAMP_TZ: {
-      // Rendered in UTC; DuckDB would use its TimeZone setting (UTC unless the user changes it).
-      int64_t us = static_cast<const int64_t*>(data)[row];
-      append_timestamp(us, kMicrosPerDay, 6, out);
-      if (us != std::numeric_limits<int64_t>::max() && us != -std::numeric_limits<int64_t>::max())
-        out += "+00";
-      return;
-    }
     case DUCKDB_TYPE_TIMESTAMP_NS:
       append_timestamp(static_cast<const int64_t*>(data)[row], kNanosPerDay, 9, out);
       return;
@@ -360,7 +274,7 @@ void render(const ColumnText& col, const void* data, idx_t row, std::string& out
       return;
     }
     default:
-      return;  // describe_column marked it unsupported; callers refuse such columns first
+      return;  // typed (push), or unsupported: describe_column marked it, callers refuse such columns
   }
 }
 
@@ -465,7 +379,7 @@ void push(const ColumnText& col, const void* data, idx_t row, ResultColumn& out)
       return;
     default: {
       std::string text;
-      render(col, data, row, text);
+      render_other(col, data, row, text);
       out.push_text(std::move(text));
       return;
     }

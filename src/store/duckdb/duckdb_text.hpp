@@ -28,7 +28,4 @@ ValueType value_type(const ColumnText& col);
 // Appends the value of `row` to `out` (a column of value_type(col)); the caller has checked validity.
 void push(const ColumnText& col, const void* data, idx_t row, ResultColumn& out);
 
-// Appends the text of `row` of a flat vector's data; the caller has checked that the row is valid.
-void render(const ColumnText& col, const void* data, idx_t row, std::string& out);
-
 }  // namespace advx::duckdb_text
