@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../support/clickhouse_server.hpp"
+#include "../support/eventually.hpp"
 #include "serve_runner.hpp"
 
 namespace advx::test {
@@ -17,18 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
-using std::chrono::steady_clock;
-
-// Polls `f` every 100 ms until it holds or `deadline` passes.
-template <class F>
-bool eventually(F f, seconds deadline) {
-  const auto until = steady_clock::now() + deadline;
-  while (steady_clock::now() < until) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return f();
-}
 
 TEST(ServeClickHouse, StoreDownAnswers503AndResumesWithNothingLost) {
   TempDir dir;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "../../support/clickhouse_server.hpp"
+#include "../../support/eventually.hpp"
 #include "store/clickhouse/clickhouse_http.hpp"
 #include "store/store.hpp"
 
@@ -55,16 +56,6 @@ inline std::optional<StoreError> store_error(const std::function<void()>& f) {
 inline StoreErrorCode code_of(const std::function<void()>& f) {
   const auto e = store_error(f);
   return e ? e->code() : StoreErrorCode::internal;
-}
-
-// Polls `done` every 20 ms until it holds or `deadline` passes; whether it held.
-inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
 }
 
 }  // namespace advx::test
