@@ -125,8 +125,8 @@ TableExportStats DuckDbStore::export_table(const ExportTableSpec& spec, const st
     throw StoreError("export needs a database file, not an in-memory store", StoreErrorCode::invalid);
   // Its own in-memory DuckDB with the file attached READ_ONLY: this connection may be read-only (no file
   // access at all), and an export must never modify the store.
-  ParquetExporter exporter(path_);
-  return exporter.export_table(spec, dir, range);
+  if (!exporter_) exporter_ = std::make_unique<ParquetExporter>(path_);
+  return exporter_->export_table(spec, dir, range);
 }
 
 }  // namespace advx

@@ -12,6 +12,7 @@
 
 #include "core/table_buffer.hpp"
 #include "core/utf8.hpp"
+#include "store/duckdb/duckdb_export.hpp"
 #include "store/duckdb/duckdb_text.hpp"
 #include "store/duckdb/duckdb_util.hpp"
 

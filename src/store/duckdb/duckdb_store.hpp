@@ -12,6 +12,8 @@
 
 namespace advx {
 
+class ParquetExporter;  // store/duckdb/duckdb_export.hpp
+
 class DuckDbStore final : public Store {
  public:
   // Opens (creating if needed, in read_write mode) the database file; ":memory:" for an in-memory store.
@@ -89,6 +91,9 @@ class DuckDbStore final : public Store {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string path_;
+  // export_table()'s own DuckDB with this file attached read-only, opened at the first export and kept
+  // for the tables after it.
+  std::unique_ptr<ParquetExporter> exporter_;
 };
 
 }  // namespace advx
