@@ -1,5 +1,6 @@
 // advx serve through the binary: the same generated data through the HTTP collector and through advx ingest
-// gives the same counts and identical reports; SIGTERM commits and exits 0; usage errors are one line.
+// gives the same counts and identical reports (on DuckDB and on ClickHouse); SIGTERM commits and exits 0;
+// usage errors are one line.
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "serve_runner.hpp"
+#include "store_target.hpp"
 
 namespace advx::test {
 namespace {
@@ -30,23 +32,27 @@ std::string gzip(const std::string& in) {
   return out;
 }
 
-TEST(ServeE2E, HttpCollectorEqualsIngest) {
+class ServeE2EStores : public ::testing::TestWithParam<StoreKind> {};
+
+TEST_P(ServeE2EStores, HttpCollectorEqualsIngest) {
   TempDir dir;
+  const StoreTarget store(GetParam(), dir);
+  ASSERT_EQ(store.error(), "");
   ASSERT_EQ(run_advx({"gen", "--out", dir.str("data"), "--impressions", "20000", "--seed", "5", "--files",
                       "2", "--quiet"},
                      dir.str())
                 .exit_code,
             0);
-  CommandResult batch = run_advx({"ingest", "--db", dir.str("batch.duckdb"), "--dims", dir.str("data/dims"),
-                                  "--json", "-q", dir.str("data")},
-                                 dir.str());
+  CommandResult batch =
+      store.run("batch", {"ingest", "--dims", dir.str("data/dims"), "--json", "-q", dir.str("data")});
   ASSERT_EQ(batch.exit_code, 0) << batch.err;
 
-  // With a dedup budget of 1 MB, below the ~70k keys: most spill to disk, and nothing may change.
-  write_file(dir.str("serve.toml"), "[pipeline]\ndedup_memory_mb = 1\n");
-  ServeProcess serve({"--config", dir.str("serve.toml"), "--db", dir.str("serve.duckdb"), "--dims",
-                      dir.str("data/dims"), "--http", "127.0.0.1:0"},
-                     dir.str("serve.log"));
+  // With a dedup budget of 1 MB, below the ~70k keys: most spill to disk, and nothing may change. The
+  // store comes from the config's [store] url.
+  write_file(dir.str("serve.toml"), "[pipeline]\ndedup_memory_mb = 1\n" + store.config("serve"));
+  ServeProcess serve(
+      {"--config", dir.str("serve.toml"), "--dims", dir.str("data/dims"), "--http", "127.0.0.1:0"},
+      dir.str("serve.log"));
   ASSERT_TRUE(serve.started()) << slurp(dir.str("serve.log"));
   ASSERT_GT(serve.port(), 0) << serve.first_line();
   const std::string base = "http://127.0.0.1:" + std::to_string(serve.port());
@@ -110,28 +116,35 @@ TEST(ServeE2E, HttpCollectorEqualsIngest) {
   EXPECT_EQ(q.status, 200) << q.body;
   EXPECT_EQ(serve.kill(SIGTERM), 0) << slurp(dir.str("serve.log"));
 
-  for (const std::string& query :
-       {std::string("SELECT count(*), count(DISTINCT event_key) FROM impressions"),
-        std::string("SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions), "
-                    "(SELECT count(*) FILTER (won) FROM bid_requests)"),
-        std::string("SELECT reason, count(*) FROM rejects GROUP BY ALL ORDER BY ALL"),
-        std::string(
-            "SELECT attribution, count(*), sum(hash(event_key, attributed_impression_key)) FROM clicks "
-            "GROUP BY ALL ORDER BY ALL"),
-        std::string("SELECT attribution, count(*), sum(hash(event_key, attributed_click_key, "
-                    "attributed_impression_key)) FROM conversions GROUP BY ALL ORDER BY ALL"),
-        std::string("SELECT * FROM campaign_hourly ORDER BY hour, campaign_id")}) {
-    EXPECT_EQ(sql_rows(dir.str("serve.duckdb"), query, dir.str()),
-              sql_rows(dir.str("batch.duckdb"), query, dir.str()))
-        << query;
+  // The same rows: DuckDB's SQL, or ClickHouse's over one version of each row.
+  std::vector<std::string> queries =
+      store.clickhouse()
+          ? std::vector<std::string>{"SELECT count(*), count(DISTINCT event_key) FROM impressions",
+                                     "SELECT (SELECT count(*) FROM " + store.table("clicks") +
+                                         "), (SELECT count(*) FROM " + store.table("conversions") +
+                                         "), (SELECT countIf(won = 1) FROM " + store.table("bid_requests") +
+                                         ")",
+                                     "SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason",
+                                     "SELECT * FROM " + store.hourly() + " ORDER BY hour, campaign_id"}
+          : std::vector<std::string>{
+                "SELECT count(*), count(DISTINCT event_key) FROM impressions",
+                "SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions), "
+                "(SELECT count(*) FILTER (won) FROM bid_requests)",
+                "SELECT reason, count(*) FROM rejects GROUP BY ALL ORDER BY ALL",
+                "SELECT * FROM campaign_hourly ORDER BY hour, campaign_id"};
+  for (const std::string& q : store.attribution_digests()) queries.push_back(q);
+  for (const std::string& query : queries) {
+    const std::string batch_rows = store.sql("batch", query);
+    EXPECT_GE(std::count(batch_rows.begin(), batch_rows.end(), '\n'), 1) << query;
+    EXPECT_EQ(store.sql("serve", query), batch_rows) << query;
   }
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"campaigns", "--by", "day"}, {"campaigns", "--by", "site"}, {"funnel"}, {"latency"}}) {
-    EXPECT_EQ(report_csv(dir.str("serve.duckdb"), args, dir.str()),
-              report_csv(dir.str("batch.duckdb"), args, dir.str()))
-        << args[0];
+    EXPECT_EQ(store.report("serve", args), store.report("batch", args)) << args[0];
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(, ServeE2EStores, kBothStores, store_kind_name);
 
 TEST(ServeE2E, UsageAndConfigErrors) {
   TempDir dir;
