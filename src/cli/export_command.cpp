@@ -1,5 +1,6 @@
-// advx export --db FILE --out DIR [--from T] [--to T] [--tables LIST] [--overwrite]: the stored tables as
-// Hive-partitioned Parquet (SPEC 3). The database is attached read-only and never modified. docs/EXPORT.md.
+// advx export (--db FILE | --store URL) --out DIR [--from T] [--to T] [--tables LIST] [--overwrite]: the
+// stored tables as Hive-partitioned Parquet (SPEC 3), from either store. The store is only read (a DuckDB
+// file is attached read-only, ClickHouse read with readonly=1). docs/EXPORT.md.
 #include <cinttypes>
 #include <cstdio>
 #include <exception>
@@ -133,7 +134,8 @@ void add_export_command(CLI::App& app, int& result) {
       "  SELECT * FROM read_parquet('DIR/impressions/**/*.parquet', hive_partitioning = true)\n"
       "--from/--to select event_time >= FROM and < TO (rejects: ingested_at): ISO-8601, a date or epoch; "
       "UTC.\n"
-      "The database is attached read-only and never modified. See docs/EXPORT.md.\n"
+      "The store is only read, never modified; --store clickhouse://HOST:PORT/DB works too. See "
+      "docs/EXPORT.md.\n"
       "Example: advx export --db advx.duckdb --out lake --from 2026-11-01 --to 2026-11-02");
   add_store_options(*sub, opts->db);
   sub->add_option("--out", opts->out, "Output folder: must be missing or empty unless --overwrite")

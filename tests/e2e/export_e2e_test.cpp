@@ -1,17 +1,23 @@
 // advx export through the binary: generated data is ingested, exported as Hive-partitioned Parquet and read
 // back with DuckDB's read_parquet(hive_partitioning = true): the same rows per table and per partition,
-// exact --from/--to bounds, the layout, the refusals, and a database left untouched.
+// exact --from/--to bounds, the layout, the refusals, and a database left untouched. And the same data
+// ingested into DuckDB and into a real ClickHouse 18.16 exports to the same rows, partitions and folders.
 #include <duckdb.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "../support/clickhouse_server.hpp"
 #include "cli_runner.hpp"
 #include "core/table_schema.hpp"
 
@@ -275,6 +281,192 @@ TEST_F(Export, Help) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* s : {"--out", "--from", "--to", "--tables", "--overwrite", "campaign_id=NULL"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
+}
+
+// The same generated data ingested into a DuckDB file and into ClickHouse (docs/STORES.md), then exported
+// from each: the files read back the same.
+class ExportParity : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    try {
+      server_ = new ClickHouseServer();
+      server_->start();
+    } catch (const std::exception& e) {
+      start_error_ = e.what();
+      return;
+    }
+    CommandResult g = run_advx(
+        {"gen", "--out", dir_->str("data"), "--impressions", "10000", "--seed", "4", "--quiet"}, dir_->str());
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    for (const std::vector<std::string>& store :
+         {std::vector<std::string>{"--db", db()}, std::vector<std::string>{"--store", ch()}}) {
+      std::vector<std::string> args = {"ingest", "-q", "--dims", dir_->str("data/dims")};
+      args.insert(args.end(), store.begin(), store.end());
+      args.push_back(dir_->str("data"));
+      CommandResult i = run_advx(args, dir_->str());
+      ASSERT_EQ(i.exit_code, 0) << i.err;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(start_error_.empty()) << start_error_; }
+  static std::string db() { return dir_->str("p.duckdb"); }
+  static std::string ch() { return server_->url("advx_export"); }
+
+  // advx export on one store (--db FILE or --store URL) into `out`, timed.
+  CommandResult run(const std::vector<std::string>& store, const std::string& out,
+                    std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"export", "--out", out};
+    args.insert(args.end(), store.begin(), store.end());
+    args.insert(args.end(), more.begin(), more.end());
+    const auto start = std::chrono::steady_clock::now();
+    CommandResult r = run_advx(args, out_dir.str());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("advx export %s%s: %.2f s\n", store[0].c_str(), more.empty() ? "" : " (a window)", s);
+    return r;
+  }
+
+  // The summary's row counts, one line a table: "impressions 9744".
+  static std::string row_counts(const std::string& out) {
+    std::string counts;
+    const std::regex line(R"((^|\n)(\w+) +(\d+) rows )");
+    for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it)
+      counts += (*it)[2].str() + " " + (*it)[3].str() + "\n";
+    return counts;
+  }
+
+  // Every column but ingested_at (each store stamps its own), with the partition values from the folders.
+  static std::string compared_columns(const Partitioning& p) {
+    std::string cols;
+    for (const ColumnDef& c : p.def->columns)
+      if (c.name != "ingested_at") cols += (cols.empty() ? "" : ", ") + std::string(c.name);
+    return cols + ", " + p.parquet_keys;
+  }
+
+  // The partition folders under a table's folder, relative to it, and that every file is data_<uuid>.
+  static std::set<std::string> folders(const fs::path& dir) {
+    std::set<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      if (e.is_directory()) out.insert(fs::relative(e.path(), dir).string());
+      if (e.is_regular_file()) {
+        EXPECT_TRUE(std::regex_match(e.path().filename().string(), std::regex(R"(data_[0-9a-f-]+\.parquet)")))
+            << e.path();
+      }
+    }
+    return out;
+  }
+
+  inline static TempDir* dir_ = nullptr;
+  inline static ClickHouseServer* server_ = nullptr;
+  inline static std::string start_error_;
+  TempDir out_dir;  // per test
+};
+
+TEST_F(ExportParity, SameRowsPartitionsAndFoldersOnBothStores) {
+  const std::string d = out_dir.str("duck"), c = out_dir.str("ch");
+  const CommandResult rd = run({"--db", db()}, d);
+  const CommandResult rc = run({"--store", ch()}, c);
+  ASSERT_EQ(rd.exit_code, 0) << rd.err;
+  ASSERT_EQ(rc.exit_code, 0) << rc.err;
+  EXPECT_EQ(rc.err, rd.err);  // the same warnings (none here)
+  EXPECT_EQ(row_counts(rc.out), row_counts(rd.out));
+  EXPECT_EQ(std::count(rc.out.begin(), rc.out.end(), '\n'), 5) << rc.out;
+  Duck duck(db());
+  for (const Partitioning& p : kPartitioning) {
+    const std::string name(p.def->name);
+    SCOPED_TRACE(name);
+    const uint64_t n = duck.count("SELECT count(*) FROM s." + name);
+    if (name != "rejects") {
+      EXPECT_GT(n, 0u);
+    }
+    const std::string cols = compared_columns(p);
+    const std::string from_duck = "SELECT " + cols + " FROM " + parquet(d, name);
+    const std::string from_ch = "SELECT " + cols + " FROM " + parquet(c, name);
+    EXPECT_EQ(duck.count("SELECT count(*) FROM (" + from_ch + ")"), n);
+    EXPECT_EQ(duck.count("SELECT count(*) FROM (" + from_duck + ")"), n);
+    EXPECT_EQ(duck.count("SELECT count(*) FROM (" + from_duck + " EXCEPT ALL " + from_ch + ")"), 0u);
+    EXPECT_EQ(duck.count("SELECT count(*) FROM (" + from_ch + " EXCEPT ALL " + from_duck + ")"), 0u);
+    // Per partition, from the folder names.
+    const std::string per_partition =
+        "SELECT " + p.parquet_keys + ", count(*) FROM {} GROUP BY ALL ORDER BY ALL";
+    std::string on_duck = per_partition, on_ch = per_partition;
+    on_duck.replace(on_duck.find("{}"), 2, parquet(d, name));
+    on_ch.replace(on_ch.find("{}"), 2, parquet(c, name));
+    EXPECT_EQ(duck.query(on_ch), duck.query(on_duck));
+    if (name == "rejects") {
+      // Partitioned by the day each store ingested them: each export's folders are its own rows' days.
+      for (const std::string& out : {d, c}) {
+        std::set<std::string> days;
+        std::istringstream lines(duck.query(
+            "SELECT DISTINCT 'ingest_date=' || CAST(ingested_at AS DATE) FROM " + parquet(out, name)));
+        for (std::string line; std::getline(lines, line);) days.insert(line);
+        EXPECT_EQ(folders(fs::path(out) / name), days) << out;
+      }
+    } else {
+      EXPECT_EQ(folders(fs::path(c) / name), folders(fs::path(d) / name));
+    }
+  }
+  // Column types are the same in the files of both (docs/TABLES.md), partition columns in the folders only.
+  for (const Partitioning& p : kPartitioning) {
+    const std::string describe =
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('{}/" +
+        std::string(p.def->name) + "/**/*.parquet', hive_partitioning = false))";
+    std::string on_duck = describe, on_ch = describe;
+    on_duck.replace(on_duck.find("{}"), 2, d);
+    on_ch.replace(on_ch.find("{}"), 2, c);
+    EXPECT_EQ(duck.query(on_ch), duck.query(on_duck)) << p.def->name;
+  }
+  // Unknown creatives: the NULL campaign partition, read back as NULL, on ClickHouse too.
+  EXPECT_GT(duck.count("SELECT count(*) FROM " + parquet(c, "impressions") + " WHERE campaign_id IS NULL"),
+            0u);
+}
+
+TEST_F(ExportParity, FromToSelectsExactlyOnBothStores) {
+  const std::string from = "2026-11-01T06:30:00.250Z", to = "2026-11-01T17:00:00Z";
+  const std::vector<std::string> window = {
+      "--from", from, "--to", to, "--tables", "impressions,clicks,conversions,bid_requests"};
+  const std::string d = out_dir.str("duck"), c = out_dir.str("ch");
+  const CommandResult rd = run({"--db", db()}, d, window);
+  const CommandResult rc = run({"--store", ch()}, c, window);
+  ASSERT_EQ(rd.exit_code, 0) << rd.err;
+  ASSERT_EQ(rc.exit_code, 0) << rc.err;
+  EXPECT_EQ(row_counts(rc.out), row_counts(rd.out));
+  EXPECT_FALSE(fs::exists(fs::path(c) / "rejects"));
+  Duck duck(db());
+  for (const Partitioning& p : kPartitioning) {
+    const std::string name(p.def->name);
+    if (name == "rejects") continue;
+    SCOPED_TRACE(name);
+    std::string cols;
+    for (const ColumnDef& col : p.def->columns)
+      if (col.name != "ingested_at") cols += (cols.empty() ? "" : ", ") + std::string(col.name);
+    const std::string stored = "SELECT " + cols + " FROM s." + name + " WHERE event_time >= TIMESTAMP '" +
+                               "2026-11-01 06:30:00.25' AND event_time < TIMESTAMP '2026-11-01 17:00:00'";
+    const uint64_t inside = duck.count("SELECT count(*) FROM (" + stored + ")");
+    EXPECT_GT(inside, 0u);
+    EXPECT_LT(inside, duck.count("SELECT count(*) FROM s." + name));
+    for (const std::string& out : {d, c}) {
+      const std::string exported = "SELECT " + cols + " FROM " + parquet(out, name);
+      EXPECT_EQ(duck.count("SELECT count(*) FROM (" + exported + ")"), inside) << out;
+      EXPECT_EQ(duck.count("SELECT count(*) FROM (" + stored + " EXCEPT ALL " + exported + ")"), 0u) << out;
+    }
+    EXPECT_EQ(folders(fs::path(c) / name), folders(fs::path(d) / name));
+  }
+}
+
+TEST(ExportClickHouse, AServerThatCannotBeReachedIsOneLineAndExit1) {
+  TempDir dir;
+  const CommandResult r =
+      run_advx({"export", "--store", "clickhouse://127.0.0.1:1/advx", "--out", dir.str("lake")}, dir.str());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("advx export: cannot reach ClickHouse at 127.0.0.1:1", 0), 0u) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "lake"));
 }
 
 }  // namespace

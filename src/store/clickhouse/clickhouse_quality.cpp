@@ -1,8 +1,8 @@
-// The data-quality counts on ClickHouse (monitor/quality_frame.hpp explains the arrival clocks), and
-// Parquet export. ClickHouse 18.16 has no window functions, and the file-order clock is a running
-// computation over the rows in the order they were read (chunks of 16, running maxima, the last value
-// seen); so the store reads each stream's rows once, in that order, and this file computes the clock and
-// the counts in C++, exactly as store/duckdb/duckdb_quality.cpp does in SQL.
+// The data-quality counts on ClickHouse (monitor/quality_frame.hpp explains the arrival clocks).
+// ClickHouse 18.16 has no window functions, and the file-order clock is a running computation over the
+// rows in the order they were read (chunks of 16, running maxima, the last value seen); so the store reads
+// each stream's rows once, in that order, and this file computes the clock and the counts in C++, exactly as
+// store/duckdb/duckdb_quality.cpp does in SQL.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -312,11 +312,6 @@ std::optional<std::pair<int64_t, int64_t>> ClickHouseStore::event_time_extent() 
     return t - (((t % 60'000'000) + 60'000'000) % 60'000'000);
   };
   return std::pair{at(rank(0.001)), at(rank(0.999))};
-}
-
-TableExportStats ClickHouseStore::export_table(const ExportTableSpec&, const std::string&,
-                                               const ExportRange&) {
-  throw StoreError("clickhouse: export is not written yet", StoreErrorCode::internal);
 }
 
 }  // namespace advx

@@ -1,7 +1,10 @@
 #include "store/duckdb/duckdb_export.hpp"
 
 #include <duckdb.h>
+#include <stdlib.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -38,6 +41,50 @@ std::string export_where_clause(std::string_view time_column, const ExportRange&
   if (range.to_us) add("<", *range.to_us);
   return where;
 }
+
+namespace {
+
+// The export of one table, the same for a database file and for the rows a ParquetWriter holds: the rows
+// of `source` (a table name as SQL) in `range`, by one partitioned COPY.
+TableExportStats copy_to_parquet(duckdb_connection con, const std::string& source,
+                                 const ExportTableSpec& spec, const std::string& dir,
+                                 const ExportRange& range) {
+  const std::string where = export_where_clause(spec.time_column, range);
+  TableExportStats stats;
+  if (std::string_view(spec.partition_by).find("campaign_id") != std::string_view::npos) {
+    Result res;
+    query(con,
+          "SELECT count(*) FROM " + source + (where.empty() ? " WHERE " : where + " AND ") +
+              "campaign_id = 'NULL'",
+          res);
+    stats.null_text_campaign_ids = uint64_t(duckdb_value_int64(&res.r, 0, 0));
+  }
+  // FILENAME_PATTERN with {uuid}: two partition values that map to one directory (NULL and the text 'NULL')
+  // must never write the same file name. RETURN_STATS: one row per file written.
+  const std::string sql = "COPY (SELECT *" + std::string(spec.extra_columns) + " FROM " + source + where +
+                          ") TO " + sql_string_literal(dir) +
+                          " (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (" +
+                          std::string(spec.partition_by) + "), FILENAME_PATTERN 'data_{uuid}', RETURN_STATS)";
+  Result res;
+  query(con, sql, res);
+  idx_t count_col = ~idx_t(0), size_col = ~idx_t(0);
+  for (idx_t c = 0; c < duckdb_column_count(&res.r); ++c) {
+    const std::string_view name = duckdb_column_name(&res.r, c);
+    if (name == "count") count_col = c;
+    if (name == "file_size_bytes") size_col = c;
+  }
+  if (count_col == ~idx_t(0) || size_col == ~idx_t(0))
+    throw duckdb_util::duckdb_error("DuckDB's COPY ... RETURN_STATS has no count or file_size_bytes column");
+  const idx_t n = duckdb_row_count(&res.r);
+  for (idx_t i = 0; i < n; ++i) {
+    stats.files += 1;
+    stats.rows += uint64_t(duckdb_value_int64(&res.r, count_col, i));
+    stats.bytes += uint64_t(duckdb_value_int64(&res.r, size_col, i));
+  }
+  return stats;
+}
+
+}  // namespace
 
 struct ParquetExporter::Impl {
   duckdb_database db = nullptr;
@@ -83,39 +130,43 @@ ParquetExporter::~ParquetExporter() = default;
 
 TableExportStats ParquetExporter::export_table(const ExportTableSpec& spec, const std::string& dir,
                                                const ExportRange& range) {
-  const std::string where = export_where_clause(spec.time_column, range);
-  const std::string source = "src.main." + std::string(spec.table);
-  TableExportStats stats;
-  if (std::string_view(spec.partition_by).find("campaign_id") != std::string_view::npos) {
-    Result res;
-    query(impl_->con,
-          "SELECT count(*) FROM " + source + (where.empty() ? " WHERE " : where + " AND ") +
-              "campaign_id = 'NULL'",
-          res);
-    stats.null_text_campaign_ids = uint64_t(duckdb_value_int64(&res.r, 0, 0));
+  return copy_to_parquet(impl_->con, "src.main." + std::string(spec.table), spec, dir, range);
+}
+
+ParquetWriter::ParquetWriter(const std::string& memory_limit) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "advx-export-XXXXXX").string();
+  if (!mkdtemp(tmpl.data()))
+    throw duckdb_util::duckdb_error("cannot make a temp folder for the export: " +
+                                    std::string(std::strerror(errno)));
+  temp_dir_ = tmpl;
+  try {
+    rows_ = std::make_unique<DuckDbStore>(":memory:");
+    rows_->ensure_schema();
+    // The rows are written once, in any order: DuckDB need not keep their order, which lets the COPY run
+    // on every thread and spill less.
+    rows_->execute("SET temp_directory = " + sql_string_literal(temp_dir_) + "; SET memory_limit = " +
+                   sql_string_literal(memory_limit) + "; SET preserve_insertion_order = false");
+  } catch (...) {
+    rows_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(temp_dir_, ec);
+    throw;
   }
-  // FILENAME_PATTERN with {uuid}: two partition values that map to one directory (NULL and the text 'NULL')
-  // must never write the same file name. RETURN_STATS: one row per file written.
-  const std::string sql = "COPY (SELECT *" + std::string(spec.extra_columns) + " FROM " + source + where +
-                          ") TO " + sql_string_literal(dir) +
-                          " (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (" +
-                          std::string(spec.partition_by) + "), FILENAME_PATTERN 'data_{uuid}', RETURN_STATS)";
-  Result res;
-  query(impl_->con, sql, res);
-  idx_t count_col = ~idx_t(0), size_col = ~idx_t(0);
-  for (idx_t c = 0; c < duckdb_column_count(&res.r); ++c) {
-    const std::string_view name = duckdb_column_name(&res.r, c);
-    if (name == "count") count_col = c;
-    if (name == "file_size_bytes") size_col = c;
-  }
-  if (count_col == ~idx_t(0) || size_col == ~idx_t(0))
-    throw duckdb_util::duckdb_error("DuckDB's COPY ... RETURN_STATS has no count or file_size_bytes column");
-  const idx_t n = duckdb_row_count(&res.r);
-  for (idx_t i = 0; i < n; ++i) {
-    stats.files += 1;
-    stats.rows += uint64_t(duckdb_value_int64(&res.r, count_col, i));
-    stats.bytes += uint64_t(duckdb_value_int64(&res.r, size_col, i));
-  }
+}
+
+ParquetWriter::~ParquetWriter() {
+  rows_.reset();  // DuckDB first: it removes its own spill files
+  std::error_code ec;
+  std::filesystem::remove_all(temp_dir_, ec);
+}
+
+void ParquetWriter::append(const TableSlice& rows) { rows_->append(rows); }
+
+TableExportStats ParquetWriter::write(const ExportTableSpec& spec, const std::string& dir,
+                                      const ExportRange& range) {
+  const std::string table = duckdb_util::quote_ident(spec.table);
+  const TableExportStats stats = copy_to_parquet(rows_->connection(), table, spec, dir, range);
+  rows_->execute("DELETE FROM " + table);
   return stats;
 }
 

@@ -640,6 +640,11 @@ DuckDbStore::~DuckDbStore() = default;
 
 void DuckDbStore::interrupt() { duckdb_interrupt(impl_->con); }
 
+duckdb_connection DuckDbStore::connection() {
+  impl_->close_appenders();
+  return impl_->con;
+}
+
 void DuckDbStore::ensure_schema() {
   std::string ddl;
   for (const TableDef* def : tables::kAll) {

@@ -10,6 +10,8 @@
 
 #include "store/store.hpp"
 
+struct _duckdb_connection;  // duckdb.h's duckdb_connection, kept out of this header
+
 namespace advx {
 
 class ParquetExporter;  // store/duckdb/duckdb_export.hpp
@@ -82,6 +84,10 @@ class DuckDbStore final : public Store {
   ResultTable query(std::string_view sql);
 
   const std::string& path() const { return path_; }
+
+  // This connection, for this engine's folder only (the Parquet writer runs its COPY on it, to read the
+  // per-file statistics that query() cannot type). Buffered appends are flushed first.
+  _duckdb_connection* connection();
 
   // Another connection to the same database, as this engine (another_connection() as the interface).
   std::unique_ptr<DuckDbStore> another_duckdb_connection();
