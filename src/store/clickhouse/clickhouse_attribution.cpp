@@ -71,6 +71,10 @@ using std::string_view;
 constexpr uint64_t kPairsPerSlice = 2'000'000;
 constexpr uint64_t kAuctionsPerSlice = 2'000'000;
 constexpr uint64_t kWonPerSlice = 1'000'000;
+// Won bid requests per slice of the pass that writes their new versions: whole rows (user agent,
+// targeting JSON; ~1 KB each in an INSERT SELECT's blocks), so far fewer than keys. 1M in one statement
+// took 980 MB on 18.16 and failed at ingest's 1 GB attribution limit.
+constexpr uint64_t kWonVersionsPerSlice = 250'000;
 constexpr int64_t kScratchStaleUs = 3600LL * 1'000'000;
 
 // The hour of a µs time, floored as DuckDB's date_trunc('hour', ...) does (also before 1970).
@@ -407,7 +411,9 @@ void Pass::won() {
   if (n == 0) return;
   // The set of one statement: the impressions' auctions (every one, or those of the range and the
   // range's bid requests').
-  const uint64_t slices = slices_for(full_ ? range_imps : n, kAuctionsPerSlice);
+  // Sized by the new versions a slice may write (at most its share of those auctions), which bounds its
+  // sets of keys too.
+  const uint64_t slices = slices_for(full_ ? range_imps : n, kWonVersionsPerSlice);
   for (uint64_t s = 0; s < slices; s++) {
     const string imp_slice = auction_slice("assumeNotNull(auction_id)", s, slices);
     const string named =

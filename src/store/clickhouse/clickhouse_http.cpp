@@ -518,6 +518,10 @@ Endpoint parse_url(std::string_view url) {
   return ep;
 }
 
+bool is_loopback(const Endpoint& ep) {
+  return ep.host == "localhost" || ep.host == "::1" || ep.host.starts_with("127.");
+}
+
 std::string endpoint_url(const Endpoint& ep) {
   std::string out = "clickhouse://";
   if (!ep.user.empty()) out += ep.user + "@";

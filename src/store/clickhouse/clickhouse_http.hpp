@@ -38,6 +38,9 @@ struct Endpoint {
 Endpoint parse_url(std::string_view url);
 // The URL of an endpoint without its password: clickhouse://user@host:port/db.
 std::string endpoint_url(const Endpoint& ep);
+// True for a server on this machine (localhost, 127.0.0.0/8, ::1): its request bodies are sent as they
+// are, since gzip would only spend both sides' CPU where the network costs nothing.
+bool is_loopback(const Endpoint& ep);
 
 // ClickHouse settings for one request, sent as URL parameters (readonly, max_execution_time,
 // max_memory_usage, insert_distributed_sync, ...).
