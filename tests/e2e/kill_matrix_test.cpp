@@ -1,19 +1,27 @@
 // The kill matrix (SPEC 6, issue 11): `advx ingest` and `advx serve` killed with SIGKILL at many moments,
 // then run again on the same database, must end with exactly the tables of an uninterrupted run: no row
-// lost, none doubled, every attribution column, the hourly rollup and the campaign reports equal.
+// lost, none doubled, every attribution column, the hourly rollup and the campaign reports equal. Each
+// test runs on DuckDB (/DuckDb) and on ClickHouse (/ClickHouse, issue 12: one clickhouse-server for the
+// test process, a database per point).
 //
 // Ingest: killed at every pass through the crash point `ingest.commit` (after each store-worker commit), at
 // `attribution.before_commit` (rows committed, attribution done but not committed), and by a SIGKILL sent
 // at times spread over the reference run (5 % .. 95 % of it, and inside its attribution phase, found by
 // bisection), so that kills also land inside files and in phases no crash point names. Then `advx ingest`
-// of the same inputs, uninterrupted; for some points a third run, which must change nothing.
+// of the same inputs, uninterrupted; for some points a third run, which must change nothing. On
+// ClickHouse, which has no multi-table commit, also between two INSERTs of a micro-batch
+// (`clickhouse.insert:N`: two tables, or two days of one table) and between two writes of an attribution
+// pass (`attribution.write:N`); its `attribution.before_commit` comes when the new row versions are
+// written and the debts not yet paid.
 // Serve: a client posts the generated data in bodies and sends every body again until it gets a 2xx; serve
 // is killed 9 times mid-stream (SIGKILL at a point of the stream, `serve.commit:N`: after a commit, before
-// its clients are answered; `attribution.before_commit:N`) and restarted on the same database each time.
+// its clients are answered; `attribution.before_commit:N`; on ClickHouse 12 times, with
+// `clickhouse.insert:N` and `attribution.write:N`) and restarted on the same database each time.
 //
 // Rows are compared canonically: ingested_at differs between runs, so it is left out; every other column
-// goes into a DuckDB hash per row. A count and a sum of hashes per table decide equality; when they differ
-// the rows' hashes are read to count lost rows, doubled (extra) rows and mismatched keys.
+// goes into a hash per row (DuckDB's hash; on ClickHouse cityHash64 over one version of each row, FINAL).
+// A count and a sum of hashes per table decide equality; when they differ the rows' hashes are read to
+// count lost rows, doubled (extra) rows and mismatched keys.
 // Labelled slow (the suite name, see CMakeLists.txt): the Release run keeps it, sanitizer runs skip it.
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -37,6 +45,7 @@
 #include <vector>
 
 #include "cli_runner.hpp"
+#include "store_target.hpp"
 
 extern char** environ;
 
@@ -135,76 +144,157 @@ class Child {
 
 // One part of the comparison: rows of `from` identified by `hash_sql` (every column that does not depend on
 // the run) and, for keyed parts, grouped by `key_sql` (attribution per event, the rollup per hour and
-// campaign).
+// campaign). DuckDB's SQL; ClickHouse's (`ch_*`) reads one version of each row of the versioned tables
+// (FINAL: attribution writes new versions) and hashes the columns named in `ch_columns`, or with "*" every
+// column the table has but `ch_skip` (the run's own: ingested_at and its _us, the row version).
 struct Part {
   const char* name;
   const char* kind;  // "rows", "attribution" or "rollup"
   const char* from;
   const char* hash_sql;
   const char* key_sql;  // "''" for unkeyed parts
+  const char* ch_columns;
+  const char* ch_skip;
 };
 
+constexpr const char* kChRunColumns = "ingested_at, ingested_at_us, advx_version";
+constexpr const char* kChHourlyColumns =
+    "hour, campaign_id, bid_requests_won, impressions, spend, clicks, attributed_clicks, orphan_clicks, "
+    "conversions, click_through_conversions, view_through_conversions, unattributed_conversions, "
+    "conversion_value";
+
 constexpr Part kParts[] = {
-    {"impressions", "rows", "impressions", "hash(*COLUMNS(* EXCLUDE (ingested_at)))", "''"},
+    {"impressions", "rows", "impressions", "hash(*COLUMNS(* EXCLUDE (ingested_at)))", "''", "*",
+     kChRunColumns},
     {"clicks", "rows", "clicks",
      "hash(*COLUMNS(* EXCLUDE (ingested_at, attribution, attributed_impression_key, "
      "seconds_from_impression)))",
-     "''"},
+     "''", "*",
+     "ingested_at, ingested_at_us, advx_version, attribution, attributed_impression_key, "
+     "seconds_from_impression"},
     {"conversions", "rows", "conversions",
      "hash(*COLUMNS(* EXCLUDE (ingested_at, attribution, attributed_click_key, attributed_impression_key, "
      "seconds_from_touch)))",
-     "''"},
-    {"bid_requests", "rows", "bid_requests", "hash(*COLUMNS(* EXCLUDE (ingested_at, won)))", "''"},
-    {"rejects", "rows", "rejects", "hash(*COLUMNS(* EXCLUDE (ingested_at)))", "''"},
-    {"advx_dedup_state", "rows", "advx_dedup_state", "hash(*COLUMNS(*))", "''"},
-    {"campaigns", "rows", "campaigns", "hash(*COLUMNS(*))", "''"},
-    {"creatives", "rows", "creatives", "hash(*COLUMNS(*))", "''"},
-    // Debts left unpaid: none in the reference, so any row here is an extra one.
-    {"advx_attribution_pending", "rows", "advx_attribution_pending", "hash(0)", "''"},
+     "''", "*",
+     "ingested_at, ingested_at_us, advx_version, attribution, attributed_click_key, "
+     "attributed_impression_key, seconds_from_touch"},
+    {"bid_requests", "rows", "bid_requests", "hash(*COLUMNS(* EXCLUDE (ingested_at, won)))", "''", "*",
+     "ingested_at, ingested_at_us, advx_version, won"},
+    {"rejects", "rows", "rejects", "hash(*COLUMNS(* EXCLUDE (ingested_at)))", "''", "*", kChRunColumns},
+    {"advx_dedup_state", "rows", "advx_dedup_state", "hash(*COLUMNS(*))", "''", "*", ""},
+    {"campaigns", "rows", "campaigns", "hash(*COLUMNS(*))", "''", "*", ""},
+    {"creatives", "rows", "creatives", "hash(*COLUMNS(*))", "''", "*", ""},
+    // Debts left unpaid: none in the reference, so any row here is an extra one. (ClickHouse keeps paid
+    // debts as versions: the owed ones are those of version 0.)
+    {"advx_attribution_pending", "rows", "advx_attribution_pending", "hash(0)", "''", "0", ""},
     {"clicks.attribution", "attribution", "clicks",
-     "hash(attribution, attributed_impression_key, seconds_from_impression)", "event_key"},
+     "hash(attribution, attributed_impression_key, seconds_from_impression)", "event_key",
+     "attribution, attributed_impression_key, seconds_from_impression", ""},
     {"conversions.attribution", "attribution", "conversions",
-     "hash(attribution, attributed_click_key, attributed_impression_key, seconds_from_touch)", "event_key"},
-    {"bid_requests.won", "attribution", "bid_requests", "hash(won)", "auction_id"},
+     "hash(attribution, attributed_click_key, attributed_impression_key, seconds_from_touch)", "event_key",
+     "attribution, attributed_click_key, attributed_impression_key, seconds_from_touch", ""},
+    {"bid_requests.won", "attribution", "bid_requests", "hash(won)", "auction_id", "won", ""},
     {"campaign_hourly", "rollup", "campaign_hourly", "hash(*COLUMNS(*))",
-     "CAST(hour AS VARCHAR) || '/' || coalesce(campaign_id, '-')"},
+     "CAST(hour AS VARCHAR) || '/' || coalesce(campaign_id, '-')", kChHourlyColumns, ""},
 };
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::istringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    item.erase(0, item.find_first_not_of(' '));
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// A database to compare: its name in the store (store_target.hpp) and, on ClickHouse, the columns of
+// each table (read from the reference once: every database has the same schema).
+struct Db {
+  const StoreTarget& store;
+  std::string name;
+  std::map<std::string, std::vector<std::string>>* columns = nullptr;
+};
+
+std::string from_of(const Db& db, const Part& p) {
+  if (!db.store.clickhouse()) return p.from;
+  const std::string table = p.from;
+  if (table == "advx_attribution_pending")
+    return "(SELECT * FROM advx_attribution_pending FINAL WHERE advx_version = 0)";
+  if (table == "campaign_hourly") return db.store.hourly();
+  return db.store.table(table);
+}
+
+std::string hash_of(const Db& db, const Part& p) {
+  if (!db.store.clickhouse()) return p.hash_sql;
+  std::vector<std::string> cols;
+  if (std::string(p.ch_columns) == "*") {
+    if (db.columns->empty()) {
+      std::istringstream rows(
+          db.store.sql(db.name, "SELECT table, name FROM system.columns WHERE database = currentDatabase()"));
+      for (std::string line; std::getline(rows, line);) {
+        const size_t comma = line.find(',');
+        if (comma != std::string::npos)
+          (*db.columns)[line.substr(0, comma)].push_back(line.substr(comma + 1));
+      }
+    }
+    const std::vector<std::string> skip = split_list(p.ch_skip);
+    for (const std::string& c : (*db.columns)[p.from])
+      if (std::find(skip.begin(), skip.end(), c) == skip.end()) cols.push_back(c);
+    EXPECT_FALSE(cols.empty()) << p.from;
+  } else {
+    cols = split_list(p.ch_columns);
+  }
+  return db.store.hash(cols);
+}
+
+std::string key_of(const Db& db, const Part& p) {
+  if (!db.store.clickhouse()) return p.key_sql;
+  const std::string name = p.name;
+  if (name == "campaign_hourly") return "concat(toString(hour), '/', ifNull(campaign_id, '-'))";
+  return p.key_sql;
+}
 
 struct Snapshot {
   std::map<std::string, std::string> sums;  // part -> "count,sum of hashes"
   std::string campaigns, campaigns_by_day;  // advx report campaigns --format csv [--by day]
 };
 
-std::string sums_query() {
+std::string sums_query(const Db& db) {
   std::string q;
   for (const Part& p : kParts) {
     if (!q.empty()) q += " UNION ALL ";
+    if (db.store.clickhouse()) {
+      q += std::string("SELECT '") + p.name + "' AS part, concat(toString(count()), ':', toString(sum(" +
+           db.store.hash({key_of(db, p), hash_of(db, p)}) + "))) AS digest FROM " + from_of(db, p);
+      continue;
+    }
     q += std::string("SELECT '") + p.name + "' AS part, count(*) || ':' || coalesce(sum(hash(" + p.key_sql +
          ", " + p.hash_sql + ")::HUGEINT), 0) AS digest FROM " + p.from;
   }
   return q;
 }
 
-Snapshot snapshot(const std::string& db, const std::string& scratch) {
+Snapshot snapshot(const Db& db) {
   Snapshot s;
-  std::istringstream rows(sql_rows(db, sums_query(), scratch));
+  std::istringstream rows(db.store.sql(db.name, sums_query(db)));
   for (std::string line; std::getline(rows, line);) {
     const size_t comma = line.find(',');
     if (comma != std::string::npos) s.sums[line.substr(0, comma)] = line.substr(comma + 1);
   }
-  EXPECT_EQ(s.sums.size(), std::size(kParts)) << db;
-  s.campaigns = report_csv(db, {"campaigns"}, scratch);
-  s.campaigns_by_day = report_csv(db, {"campaigns", "--by", "day"}, scratch);
+  EXPECT_EQ(s.sums.size(), std::size(kParts)) << db.name;
+  s.campaigns = db.store.report(db.name, {"campaigns"});
+  s.campaigns_by_day = db.store.report(db.name, {"campaigns", "--by", "day"});
   return s;
 }
 
 // key -> the sorted hashes of its rows
 using KeyedRows = std::map<std::string, std::vector<std::string>>;
 
-KeyedRows part_rows(const std::string& db, const Part& p, const std::string& scratch) {
+KeyedRows part_rows(const Db& db, const Part& p) {
   KeyedRows out;
-  std::istringstream rows(sql_rows(
-      db, std::string("SELECT ") + p.hash_sql + " AS h, " + p.key_sql + " AS k FROM " + p.from, scratch));
+  std::istringstream rows(db.store.sql(
+      db.name, "SELECT " + hash_of(db, p) + " AS h, " + key_of(db, p) + " AS k FROM " + from_of(db, p)));
   for (std::string line; std::getline(rows, line);) {
     const size_t comma = line.find(',');
     if (comma == std::string::npos) continue;
@@ -225,8 +315,7 @@ struct Diff {
   bool clean() const { return lost == 0 && doubled == 0 && attribution == 0 && rollup == 0 && reports; }
 };
 
-Diff compare(const std::string& ref_db, const Snapshot& ref, const std::string& db, const Snapshot& got,
-             const std::string& scratch) {
+Diff compare(const Db& ref_db, const Snapshot& ref, const Db& db, const Snapshot& got) {
   Diff d;
   d.reports = ref.campaigns == got.campaigns && ref.campaigns_by_day == got.campaigns_by_day;
   if (!d.reports) d.detail += " [report campaigns differs]";
@@ -234,7 +323,7 @@ Diff compare(const std::string& ref_db, const Snapshot& ref, const std::string& 
     const auto r = ref.sums.find(p.name), g = got.sums.find(p.name);
     if (r != ref.sums.end() && g != got.sums.end() && r->second == g->second) continue;
     // The sums differ: read both sides' rows to say how.
-    const KeyedRows a = part_rows(ref_db, p, scratch), b = part_rows(db, p, scratch);
+    const KeyedRows a = part_rows(ref_db, p), b = part_rows(db, p);
     long lost = 0, extra = 0, keys = 0;
     auto count_multiset = [&](const std::vector<std::string>& x, const std::vector<std::string>& y) {
       // |x - y| with x and y sorted
@@ -255,11 +344,15 @@ Diff compare(const std::string& ref_db, const Snapshot& ref, const std::string& 
     };
     const std::string kind = p.kind;
     if (kind == "rows") {
-      const std::vector<std::string> none;
-      const auto& x = a.count("''") ? a.at("''") : none;
-      const auto& y = b.count("''") ? b.at("''") : none;
+      // Unkeyed: the rows of every key (the one key '' is printed as "").
+      std::vector<std::string> x, y;
+      for (const auto& [k, v] : a) x.insert(x.end(), v.begin(), v.end());
+      for (const auto& [k, v] : b) y.insert(y.end(), v.begin(), v.end());
+      std::sort(x.begin(), x.end());
+      std::sort(y.begin(), y.end());
       lost = count_multiset(x, y);
       extra = count_multiset(y, x);
+      if (lost == 0 && extra == 0) extra = 1;  // the sums differ but the rows do not: count it, never hide it
       d.lost += lost;
       d.doubled += extra;
       d.detail += " [" + std::string(p.name) + ": " + std::to_string(x.size()) + " rows in the reference, " +
@@ -274,20 +367,22 @@ Diff compare(const std::string& ref_db, const Snapshot& ref, const std::string& 
     if (kind == "rollup")
       for (const auto& [k, v] : b)
         if (!a.count(k)) keys++;
+    if (keys == 0) keys = 1;  // the sums differ: count it, never hide it
     (kind == "rollup" ? d.rollup : d.attribution) += keys;
     d.detail += " [" + std::string(p.name) + ": " + std::to_string(keys) + " keys differ]";
   }
   return d;
 }
 
-long long number(const std::string& db, const std::string& query, const std::string& scratch) {
-  return std::atoll(sql_rows(db, query, scratch).c_str());
+long long number(const Db& db, const std::string& query) {
+  return std::atoll(db.store.sql(db.name, query).c_str());
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // The data, generated once for the suite.
 
-class KillMatrix : public ::testing::Test {
+// Each test runs on DuckDB and on ClickHouse (one server for the test process, a database per point).
+class KillMatrix : public ::testing::TestWithParam<StoreKind> {
  protected:
   static void SetUpTestSuite() {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -305,8 +400,12 @@ class KillMatrix : public ::testing::Test {
     dir_ = nullptr;
     curl_global_cleanup();
   }
+  void SetUp() override { ASSERT_EQ(store_.error(), ""); }
   static std::string data() { return dir_->str("data"); }
   TempDir scratch_;
+  const StoreTarget store_{GetParam(), scratch_};
+  std::map<std::string, std::vector<std::string>> columns_;  // ClickHouse: each table's, for Db
+  Db db(const std::string& name) { return Db{store_, name, &columns_}; }
   static TempDir* dir_;
 };
 TempDir* KillMatrix::dir_ = nullptr;
@@ -323,13 +422,16 @@ struct IngestRun {
 
 // `advx ingest -q --json DATA` into `db`; with `kill_after` > 0, SIGKILL that many seconds after the start
 // (unless it ended before).
-IngestRun ingest(const std::string& db, const std::vector<std::string>& env, double kill_after,
+IngestRun ingest(const Db& db, const std::vector<std::string>& env, double kill_after,
                  const std::string& data, const std::string& scratch) {
   const std::string out = scratch + "/ingest.out", err = scratch + "/ingest.err";
   fs::remove(err);
   IngestRun r;
   {
-    Child c(env, {"ingest", "--db", db, "-q", "--json", data}, out, err);
+    std::vector<std::string> args = {"ingest"};
+    for (const std::string& a : db.store.args(db.name)) args.push_back(a);
+    args.insert(args.end(), {"-q", "--json", data});
+    Child c(env, args, out, err);
     EXPECT_TRUE(c.spawned());
     if (kill_after > 0 && !c.wait_until(c.started() + std::chrono::duration_cast<Clock::duration>(
                                                           std::chrono::duration<double>(kill_after))))
@@ -363,25 +465,32 @@ struct KillPoint {
   bool third_run = false;        // run a third time: it must change nothing
 };
 
-TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
+TEST_P(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
   const auto suite_start = Clock::now();
+  const StoreTarget& store = store_;
+  const bool ch = store.clickhouse();
   const std::string scratch = scratch_.str();
-  const std::string ref_db = scratch_.str("ref.duckdb");
+  const Db ref_db = db("ref");
   const IngestRun ref_run = ingest(ref_db, {}, 0, data(), scratch);
   ASSERT_EQ(ref_run.exit_code, 0) << ref_run.err;
-  const Snapshot ref = snapshot(ref_db, scratch);
+  const Snapshot ref = snapshot(ref_db);
   // The reference is worth comparing with: attributed clicks, won bid requests, a rollup.
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM clicks WHERE attribution = 'attributed'", scratch), 100);
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM conversions WHERE attribution <> 'unattributed'", scratch),
+  ASSERT_GT(
+      number(ref_db, "SELECT count(*) FROM " + store.table("clicks") + " WHERE attribution = 'attributed'"),
+      100);
+  ASSERT_GT(number(ref_db, "SELECT count(*) FROM " + store.table("conversions") +
+                               " WHERE attribution <> 'unattributed'"),
             10);
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM bid_requests WHERE won", scratch), 1000);
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM campaign_hourly", scratch), 100);
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM rejects", scratch), 100);
-  const long long ref_rows = number(
-      ref_db,
-      "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + (SELECT count(*) FROM "
-      "conversions) + (SELECT count(*) FROM bid_requests) + (SELECT count(*) FROM rejects)",
-      scratch);
+  ASSERT_GT(number(ref_db, "SELECT count(*) FROM " + store.table("bid_requests") +
+                               (ch ? " WHERE won = 1" : " WHERE won")),
+            1000);
+  ASSERT_GT(number(ref_db, "SELECT count(*) FROM " + store.hourly()), 100);
+  ASSERT_GT(number(ref_db, "SELECT count(*) FROM rejects"), 100);
+  const std::string rows_query = "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM " +
+                                 store.table("clicks") + ") + (SELECT count(*) FROM " +
+                                 store.table("conversions") + ") + (SELECT count(*) FROM " +
+                                 store.table("bid_requests") + ") + (SELECT count(*) FROM rejects)";
+  const long long ref_rows = number(ref_db, rows_query);
 
   // The reference run's timeline: its wall time, and its attribution phase, which ends when the summary's
   // clock stops (`seconds`, from the start of the command) and lasted `attribution.seconds`.
@@ -389,9 +498,9 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
   const double run_seconds = json_seconds(ref_run.out, "\"files_ok\"");
   const double attribution_seconds = json_seconds(ref_run.out, "\"attribution\"");
   std::printf(
-      "[ KillMatrix ] reference ingest: %.2f s wall, %.2f s to the end of attribution (%.2f s), "
+      "[ KillMatrix ] %s reference ingest: %.2f s wall, %.2f s to the end of attribution (%.2f s), "
       "%lld rows\n",
-      total, run_seconds, attribution_seconds, ref_rows);
+      store_kind_name({GetParam(), 0}).c_str(), total, run_seconds, attribution_seconds, ref_rows);
 
   int commits = 0;
 
@@ -400,22 +509,27 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
     double at = 0;
     double stored_share = 0;
     long long unattributed = 0;  // clicks without attribution after the kill
+    long long owed = 0;          // ClickHouse: debts owed after the kill (its results may be written)
     Diff diff, third;
     bool third_run = false;
   };
   std::vector<Figures> figures;
 
-  auto state_after_kill = [&](const std::string& db, Figures& f) {
-    if (!fs::exists(db)) {
+  auto state_after_kill = [&](const Db& db, Figures& f) {
+    if (!store.exists(db.name)) {
       f.phase = "before the store existed";
       return;
     }
-    const CommandResult r = run_advx(
-        {"sql", "--db", db, "--format", "csv",
-         "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + (SELECT count(*) FROM "
-         "conversions) + (SELECT count(*) FROM bid_requests) + (SELECT count(*) FROM rejects), "
-         "(SELECT count(*) FROM clicks WHERE attribution IS NULL)"},
-        scratch);
+    std::vector<std::string> args = {"sql"};
+    for (const std::string& a : store.args(db.name)) args.push_back(a);
+    args.insert(args.end(),
+                {"--format", "csv",
+                 ch ? rows_query + ", (SELECT countIf(attribution IS NULL) FROM " + store.table("clicks") +
+                          "), (SELECT count() FROM advx_attribution_pending FINAL WHERE advx_version = 0)"
+                    : "SELECT (SELECT count(*) FROM impressions) + (SELECT count(*) FROM clicks) + (SELECT "
+                      "count(*) FROM conversions) + (SELECT count(*) FROM bid_requests) + (SELECT count(*) "
+                      "FROM rejects), (SELECT count(*) FROM clicks WHERE attribution IS NULL)"});
+    const CommandResult r = run_advx(args, scratch);
     if (r.exit_code != 0) {
       f.phase = "before the tables existed";
       return;
@@ -423,11 +537,12 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
     const std::string s = r.out.substr(r.out.find('\n') + 1);
     const long long rows = std::atoll(s.c_str());
     f.unattributed = std::atoll(s.c_str() + s.find(',') + 1);
+    if (ch) f.owed = std::atoll(s.c_str() + s.rfind(',') + 1);
     f.stored_share = ref_rows > 0 ? double(rows) / double(ref_rows) : 0;
-    f.phase = rows == 0            ? "before the first commit"
-              : rows < ref_rows    ? "between or inside files"
-              : f.unattributed > 0 ? "attribution not committed"
-                                   : "after attribution";
+    f.phase = rows == 0                          ? "before the first commit"
+              : rows < ref_rows                  ? "between or inside files"
+              : f.unattributed > 0 || f.owed > 0 ? "attribution not committed"
+                                                 : "after attribution";
   };
 
   // One kill point: a fresh database, the killed run, then runs until the tables are complete.
@@ -437,7 +552,7 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
     f.name = p.name;
     f.third_run = p.third_run;
     f.at = p.kill_after;
-    const std::string db = scratch_.str("k" + std::to_string(figures.size()) + ".duckdb");
+    const Db db = this->db("k" + std::to_string(figures.size()));
     const IngestRun killed = ingest(db, p.env, p.kill_after, data(), scratch);
     if (ran_to_the_end) *ran_to_the_end = killed.exit_code == 0;
     if (killed.exit_code == 0) {
@@ -454,47 +569,62 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
     }
     state_after_kill(db, f);
     if (ran_to_the_end && *ran_to_the_end) {
-      fs::remove(db);
-      fs::remove(db + ".wal");
+      store.drop(db.name);
       return f;  // the crash point was never reached: no kill to survive
     }
     if (killed.exit_code == 0) f.phase = "ran to the end";
     const IngestRun again = ingest(db, {}, 0, data(), scratch);
     EXPECT_EQ(again.exit_code, 0) << again.err;
-    f.diff = compare(ref_db, ref, db, snapshot(db, scratch), scratch);
+    f.diff = compare(ref_db, ref, db, snapshot(db));
     EXPECT_TRUE(f.diff.clean()) << "after the run that followed the kill:" << f.diff.detail;
     if (p.third_run) {
       const IngestRun third = ingest(db, {}, 0, data(), scratch);
       EXPECT_EQ(third.exit_code, 0) << third.err;
-      f.third = compare(ref_db, ref, db, snapshot(db, scratch), scratch);
+      f.third = compare(ref_db, ref, db, snapshot(db));
       EXPECT_TRUE(f.third.clean()) << "after a third run:" << f.third.detail;
     }
-    fs::remove(db);
-    fs::remove(db + ".wal");
+    store.drop(db.name);
     figures.push_back(f);
     return f;
   };
+  // Passes N = 1, 2, ... `dense`, then every `step`-th, through crash point `name`, until a run ends
+  // without reaching the N-th; the number of the last pass reached.
+  auto every_pass = [&](const std::string& name, int dense, int step) {
+    int last = 0;
+    for (int n = 1; n <= 256; n += n < dense ? 1 : step) {
+      bool ended = false;
+      const std::string at = name + ":" + std::to_string(n);
+      run_point({at, {"ADVX_CRASH_AT=" + at}, 0, false}, &ended);
+      if (ended) return last;
+      last = n;
+    }
+    ADD_FAILURE() << name << " still reached at pass 256";
+    return last;
+  };
 
   // 1. Every ingest.commit:N until a run ends without reaching the N-th pass.
-  for (int n = 1; n <= 64; n++) {
-    bool ended = false;
-    KillPoint p{
-        "ingest.commit:" + std::to_string(n), {"ADVX_CRASH_AT=ingest.commit:" + std::to_string(n)}, 0, false};
-    run_point(p, &ended);
-    if (ended) {
-      commits = n - 1;
-      break;
-    }
-  }
+  commits = every_pass("ingest.commit", 256, 1);
   // At least one commit per file per run.
   EXPECT_GE(commits, int(generated_files(data()).size()));
-  // 2. Attribution done, not committed: every row stored, no click attributed yet.
+  if (ch) {
+    // ClickHouse has no multi-table commit: a micro-batch is one INSERT per table and day, the dedup
+    // keys last (docs/STORES.md). Killed between two of them: every insert of the first micro-batches
+    // (between tables, between the days of one table), then every fifth to the end of the run.
+    EXPECT_GE(every_pass("clickhouse.insert", 10, 5), 3 * commits - 4);
+  }
+  // 2. Attribution done, not committed: every row stored, no click attributed yet (ClickHouse: the new
+  // row versions written, the debts not paid).
   run_point({"attribution.before_commit", {"ADVX_CRASH_AT=attribution.before_commit"}, 0, true});
   ASSERT_FALSE(figures.empty());
   EXPECT_EQ(figures.back().phase, "attribution not committed");
+  if (ch) {
+    // Between any two writes of the attribution pass (its version, the scratch tables, the row versions
+    // of clicks, conversions and bid requests, the rollup, the debts paid, the mark): every other one.
+    EXPECT_GE(every_pass("attribution.write", 0, 2), 7);
+  }
   // 3. SIGKILL at times spread over the reference run (those at 55 % and in the attribution phase, below,
-  // also get a third run).
-  for (int pct = 5; pct <= 95; pct += 10) {
+  // also get a third run). ClickHouse: every other time (its crash points above are many).
+  for (int pct = ch ? 15 : 5; pct <= 95; pct += ch ? 20 : 10) {
     run_point({"timed " + std::to_string(pct) + "%", {}, total * pct / 100.0, pct == 55});
   }
   // A SIGKILL inside the attribution phase without a crash point (a binary without them fails here when
@@ -531,10 +661,10 @@ TEST_F(KillMatrix, IngestKilledAnywhereThenRunAgainEqualsAnUninterruptedRun) {
                 f.third_run ? (f.third.clean() ? "  (third run: equal)" : "  (third run: DIFFERS)") : "");
   }
   std::printf(
-      "[ KillMatrix ] ingest: %zu points, %d killed, %d in the attribution phase; lost %ld, doubled %ld, "
+      "[ KillMatrix ] %s ingest: %zu points, %d killed, %d in the attribution phase; lost %ld, doubled %ld, "
       "attribution mismatches %ld, rollup mismatches %ld, reports differing %ld; %.1f s\n",
-      figures.size(), kills, in_attribution, lost, doubled, attribution, rollup, reports,
-      seconds_since(suite_start));
+      store_kind_name({GetParam(), 0}).c_str(), figures.size(), kills, in_attribution, lost, doubled,
+      attribution, rollup, reports, seconds_since(suite_start));
   EXPECT_GE(kills, 10);
   EXPECT_GE(in_attribution, 1);
 }
@@ -750,11 +880,9 @@ class RetryingClient {
 // One `advx serve` on `db`, HTTP on a free port; started() once it said where it listens.
 class Serve {
  public:
-  Serve(const std::vector<std::string>& env, const std::string& config, const std::string& db,
-        const std::string& dims, const std::string& out_path, const std::string& log_path)
-      : out_path_(out_path),
-        child_(env, {"serve", "--config", config, "--db", db, "--dims", dims, "--http", "127.0.0.1:0"},
-               out_path, log_path) {
+  Serve(const std::vector<std::string>& env, const std::string& config, const Db& db, const std::string& dims,
+        const std::string& out_path, const std::string& log_path)
+      : out_path_(out_path), child_(env, args(config, db, dims), out_path, log_path) {
     // The first line on stdout says where it listens; wait for it, for the exit, or 60 s.
     const auto deadline = Clock::now() + seconds(60);
     while (Clock::now() < deadline && child_.running()) {
@@ -771,6 +899,12 @@ class Serve {
   Child& child() { return child_; }
 
  private:
+  static std::vector<std::string> args(const std::string& config, const Db& db, const std::string& dims) {
+    std::vector<std::string> a = {"serve", "--config", config};
+    for (const std::string& s : db.store.args(db.name)) a.push_back(s);
+    a.insert(a.end(), {"--dims", dims, "--http", "127.0.0.1:0"});
+    return a;
+  }
   std::string out_path_;
   Child child_;
   int port_ = 0;
@@ -792,7 +926,7 @@ struct ServeKill {
 
 // Streams every body to serve on `db`, killing it as `kills` say and restarting it on the same database
 // after each kill; at the end SIGTERM (a clean stop: commit, last attribution pass, exit 0).
-ServeOutcome stream_through_serve(const std::string& db, const std::vector<Body>& bodies,
+ServeOutcome stream_through_serve(const Db& db, const std::vector<Body>& bodies,
                                   const std::vector<ServeKill>& kills, const std::string& data,
                                   const TempDir& scratch) {
   const auto start = Clock::now();
@@ -870,48 +1004,70 @@ ServeOutcome stream_through_serve(const std::string& db, const std::vector<Body>
   return o;
 }
 
-TEST_F(KillMatrix, ServeKilledMidStreamWithARetryingClientEqualsAnUninterruptedServe) {
+TEST_P(KillMatrix, ServeKilledMidStreamWithARetryingClientEqualsAnUninterruptedServe) {
   const auto suite_start = Clock::now();
-  const std::string scratch = scratch_.str();
+  const StoreTarget& store = store_;
+  const bool ch = store.clickhouse();
   const std::vector<Body> bodies = bodies_of(data());
   ASSERT_GT(bodies.size(), 60u);
 
   // The reference: the same client and bodies, serve never killed.
-  const std::string ref_db = scratch_.str("ref.duckdb");
+  const Db ref_db = db("ref");
   TempDir ref_scratch;
   const ServeOutcome ref_run = stream_through_serve(ref_db, bodies, {}, data(), ref_scratch);
-  const Snapshot ref = snapshot(ref_db, scratch);
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM clicks WHERE attribution = 'attributed'", scratch), 100);
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM bid_requests WHERE won", scratch), 1000);
-  ASSERT_GT(number(ref_db, "SELECT count(*) FROM rejects", scratch), 100);
+  const Snapshot ref = snapshot(ref_db);
+  ASSERT_GT(
+      number(ref_db, "SELECT count(*) FROM " + store.table("clicks") + " WHERE attribution = 'attributed'"),
+      100);
+  ASSERT_GT(number(ref_db, "SELECT count(*) FROM " + store.table("bid_requests") +
+                               (ch ? " WHERE won = 1" : " WHERE won")),
+            1000);
+  ASSERT_GT(number(ref_db, "SELECT count(*) FROM rejects"), 100);
 
   // Nine kills mid-stream: SIGKILL at five points of the stream, and four crash points in the instances
   // between (right after a commit, before its clients are answered; in an attribution pass, before it
   // commits: the first pass of an instance pays what the killed one owed).
-  const std::vector<ServeKill> kills = {
-      {0.08, ""}, {0, "serve.commit:3"},
-      {0.22, ""}, {0, "attribution.before_commit:1"},
-      {0.40, ""}, {0, "attribution.before_commit:2"},
-      {0.60, ""}, {0, "serve.commit:6"},
-      {0.80, ""},
-  };
-  const std::string db = scratch_.str("killed.duckdb");
-  const ServeOutcome run = stream_through_serve(db, bodies, kills, data(), scratch_);
-  const Diff d = compare(ref_db, ref, db, snapshot(db, scratch), scratch);
+  // ClickHouse, where a micro-batch is one INSERT per table and day: also killed between two inserts of
+  // a micro-batch (its keys are sent last, so the client's resend must store exactly what is missing) and
+  // between two writes of an attribution pass.
+  const std::vector<ServeKill> kills = ch ? std::vector<ServeKill>{{0.08, ""},
+                                                                   {0, "serve.commit:3"},
+                                                                   {0, "clickhouse.insert:5"},
+                                                                   {0.22, ""},
+                                                                   {0, "attribution.before_commit:1"},
+                                                                   {0, "attribution.write:3"},
+                                                                   {0.40, ""},
+                                                                   {0, "attribution.before_commit:2"},
+                                                                   {0.60, ""},
+                                                                   {0, "clickhouse.insert:8"},
+                                                                   {0, "serve.commit:6"},
+                                                                   {0.80, ""}}
+                                          : std::vector<ServeKill>{
+                                                {0.08, ""}, {0, "serve.commit:3"},
+                                                {0.22, ""}, {0, "attribution.before_commit:1"},
+                                                {0.40, ""}, {0, "attribution.before_commit:2"},
+                                                {0.60, ""}, {0, "serve.commit:6"},
+                                                {0.80, ""},
+                                            };
+  const Db killed = db("killed");
+  const ServeOutcome run = stream_through_serve(killed, bodies, kills, data(), scratch_);
+  const Diff d = compare(ref_db, ref, killed, snapshot(killed));
   EXPECT_TRUE(d.clean()) << d.detail;
 
   for (size_t i = 0; i < run.kills.size(); i++)
     std::printf("[ KillMatrix ] serve kill %zu: %s\n", i + 1, run.kills[i].c_str());
   std::printf(
-      "[ KillMatrix ] serve: %zu bodies, %zu kills, %zu posts (%zu without an answer, %zu 5xx, %zu 4xx), "
+      "[ KillMatrix ] %s serve: %zu bodies, %zu kills, %zu posts (%zu without an answer, %zu 5xx, %zu 4xx), "
       "reference %.1f s, killed run %.1f s; lost %ld, doubled %ld, attribution mismatches %ld, rollup "
       "mismatches %ld, reports %s; %.1f s\n",
-      run.bodies, run.kills.size(), run.counts.attempts, run.counts.no_answer, run.counts.unavailable,
-      run.counts.refused, ref_run.seconds, run.seconds, d.lost, d.doubled, d.attribution, d.rollup,
-      d.reports ? "equal" : "DIFFER", seconds_since(suite_start));
+      store_kind_name({GetParam(), 0}).c_str(), run.bodies, run.kills.size(), run.counts.attempts,
+      run.counts.no_answer, run.counts.unavailable, run.counts.refused, ref_run.seconds, run.seconds, d.lost,
+      d.doubled, d.attribution, d.rollup, d.reports ? "equal" : "DIFFER", seconds_since(suite_start));
   EXPECT_EQ(run.kills.size(), kills.size());
   EXPECT_GT(run.counts.attempts, bodies.size()) << "no body was sent twice: the kills hit nothing";
 }
+
+INSTANTIATE_TEST_SUITE_P(, KillMatrix, kBothStores, store_kind_name);
 
 }  // namespace
 }  // namespace advx::test

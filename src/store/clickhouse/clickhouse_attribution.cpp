@@ -56,6 +56,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/crash_point.hpp"
 #include "core/table_schema.hpp"
 #include "core/time_util.hpp"
 #include "store/clickhouse/clickhouse_schema.hpp"
@@ -127,6 +128,7 @@ class Pass {
     const auto t0 = std::chrono::steady_clock::now();
     c_.execute(sql, settings_);
     trace(t0, sql);
+    crash_point("attribution.write");  // the kill matrix: after each write of a pass
   }
   ResultTable query(const string& sql) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -675,6 +677,7 @@ AttributionResult Pass::run(AttributionStop stop, int64_t version_us) {
     won();
     touched_hours();
     rollup();
+    crash_point("attribution.before_commit");  // results written, debts owed (the kill matrix)
     pay();
     if (!debts_.empty()) {
       const int64_t mark = std::max(highest_debt, mark_.value_or(highest_debt));

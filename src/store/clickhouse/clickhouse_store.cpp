@@ -13,6 +13,7 @@
 #include <mutex>
 #include <utility>
 
+#include "core/crash_point.hpp"
 #include "core/time_util.hpp"
 #include "store/clickhouse/clickhouse_schema.hpp"
 #include "store/clickhouse/row_binary.hpp"
@@ -598,8 +599,10 @@ void ClickHouseStore::commit() {
   for (const TableDef* def : order) {
     const std::string name(def->name);
     for (auto it = inserts.lower_bound({name, std::numeric_limits<int64_t>::min()});
-         it != inserts.end() && it->first.first == name; ++it)
+         it != inserts.end() && it->first.first == name; ++it) {
       impl_->send(it->second);
+      crash_point("clickhouse.insert");  // the kill matrix: between two inserts of a micro-batch
+    }
   }
   // Every insert went in, dedup keys last: a request body sent again is now a duplicate in the dedup
   // index, so its positions are not needed any more. An HTTP source names one request body, so keeping
