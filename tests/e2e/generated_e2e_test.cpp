@@ -118,7 +118,7 @@ TEST_P(GeneratedE2E, SplitAcrossRunsGivesTheSameTables) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(, GeneratedE2E, kBothStores, store_kind_name);
+INSTANTIATE_TEST_SUITE_P(, GeneratedE2E, kBothStores);
 
 }  // namespace
 }  // namespace advx::test

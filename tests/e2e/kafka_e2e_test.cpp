@@ -348,7 +348,7 @@ TEST_P(KafkaE2E, SameDataAsIngestGivesIdenticalReports) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(, KafkaE2E, kBothStores, store_kind_name);
+INSTANTIATE_TEST_SUITE_P(, KafkaE2E, kBothStores);
 
 }  // namespace
 }  // namespace advx::test

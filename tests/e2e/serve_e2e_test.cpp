@@ -144,7 +144,7 @@ TEST_P(ServeE2EStores, HttpCollectorEqualsIngest) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(, ServeE2EStores, kBothStores, store_kind_name);
+INSTANTIATE_TEST_SUITE_P(, ServeE2EStores, kBothStores);
 
 TEST(ServeE2E, UsageAndConfigErrors) {
   TempDir dir;

@@ -1,10 +1,10 @@
 // The store an end-to-end test runs against (issue 12: the contract tests run on both): DuckDB, a file in
 // the test's folder, or ClickHouse, a database of the test's own on one clickhouse-server 18.16 per test
 // process (tests/support/clickhouse_server.hpp). A value-parameterized test takes a StoreKind
-// (INSTANTIATE_TEST_SUITE_P(, Suite, kBothStores, store_kind_name): Suite.Test/DuckDb, Suite.Test/ClickHouse)
-// and a StoreTarget gives it the store's command-line arguments, its [store] url for a serve config, and the
-// engine's SQL where the test reads tables with `advx sql`. `advx report` output is byte-identical on both
-// stores: the neutral comparison.
+// (INSTANTIATE_TEST_SUITE_P(, Suite, kBothStores): ctest names Suite.Test/DuckDb and Suite.Test/ClickHouse,
+// gtest filters Suite.Test/0 and Suite.Test/1), and a StoreTarget gives it the store's command-line
+// arguments, its [store] url for a serve config, and the engine's SQL where the test reads tables with
+// `advx sql`. `advx report` output is byte-identical on both stores: the neutral comparison.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -26,13 +26,11 @@ enum class StoreKind { duckdb, clickhouse };
 
 inline const auto kBothStores = ::testing::Values(StoreKind::duckdb, StoreKind::clickhouse);
 
-inline void PrintTo(StoreKind kind, std::ostream* os) {
-  *os << (kind == StoreKind::duckdb ? "DuckDB" : "ClickHouse");
+// "DuckDb" or "ClickHouse": the test names' suffix (ctest shows the value, gtest the index: /0, /1).
+inline const char* store_kind_name(StoreKind kind) {
+  return kind == StoreKind::duckdb ? "DuckDb" : "ClickHouse";
 }
-
-inline std::string store_kind_name(const ::testing::TestParamInfo<StoreKind>& info) {
-  return info.param == StoreKind::duckdb ? "DuckDb" : "ClickHouse";
-}
+inline void PrintTo(StoreKind kind, std::ostream* os) { *os << store_kind_name(kind); }
 
 // The process's ClickHouse server, started on first use (call it from the test's main thread: the
 // server goes with the thread that started it, see ClickHouseServer::spawn) and killed at exit (its data
