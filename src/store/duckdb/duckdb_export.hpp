@@ -53,6 +53,9 @@ class ParquetWriter {
   // ParquetExporter::export_table does, then drops them. Throws StoreError.
   TableExportStats write(const ExportTableSpec& spec, const std::string& dir, const ExportRange& range);
 
+  // The folder DuckDB spills to (removed by the destructor): for tests.
+  const std::string& temp_folder() const { return temp_dir_; }
+
  private:
   std::unique_ptr<DuckDbStore> rows_;
   std::string temp_dir_;

@@ -158,15 +158,8 @@ std::set<std::string> folders(const fs::path& dir, size_t* files) {
 
 class ClickHouseExport : public ClickHouseTest {
  protected:
-  fs::path out_ = [] {
-    std::string tmpl = (fs::temp_directory_path() / "advx-ch-export-test-XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    return fs::path(tmpl);
-  }();
-  ~ClickHouseExport() override {
-    std::error_code ec;
-    fs::remove_all(out_, ec);
-  }
+  TempFolder folder_;
+  const fs::path& out_ = folder_.path();
   // A store on database `db` holding `rows`.
   static std::unique_ptr<ClickHouseStore> store_with(const std::string& db, ExportRows& rows) {
     auto ch = std::make_unique<ClickHouseStore>(server_->url(db));
