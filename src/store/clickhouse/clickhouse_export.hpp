@@ -13,7 +13,7 @@
 namespace advx::clickhouse {
 
 // The rows of one read at most (unless one hour holds more): what a chunk's result keeps in memory.
-inline constexpr uint64_t kExportChunkRows = 250'000;
+inline constexpr uint64_t kExportChunkRows = 50'000;
 
 // `range` cut at hour starts into consecutive ranges that together cover it exactly, each holding about
 // `max_rows` rows: `hour_counts` are (hour, rows) for the hours of `range` that have rows, ascending, an

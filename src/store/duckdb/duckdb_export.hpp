@@ -42,7 +42,7 @@ class DuckDbStore;
 class ParquetWriter {
  public:
   // `memory_limit`: DuckDB's memory_limit for the rows held and the COPY (e.g. "1GB"). Throws StoreError.
-  explicit ParquetWriter(const std::string& memory_limit = "1GB");
+  explicit ParquetWriter(const std::string& memory_limit = "512MB");
   ~ParquetWriter();
   ParquetWriter(const ParquetWriter&) = delete;
   ParquetWriter& operator=(const ParquetWriter&) = delete;

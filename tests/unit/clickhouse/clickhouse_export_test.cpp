@@ -256,6 +256,50 @@ TEST_F(ClickHouseExport, WritesWhatTheDuckDbStoreWritesForTheSameRows) {
   EXPECT_TRUE(fs::is_directory(out_ / "clickhouse0" / "rejects" / "ingest_date=2025-12-04"));
 }
 
+TEST_F(ClickHouseExport, ReadsInChunksAndMissesNoRowAtTheirBounds) {
+  // Ten hours of 12,000 impressions each, one every 300 ms, so that rows fall on every hour start: more
+  // than one chunk of kExportChunkRows, each cut at an hour start.
+  constexpr size_t kRows = 120'000;
+  static_assert(kRows > 2 * clickhouse::kExportChunkRows);
+  TableBuffer imps(tables::kImpressions);
+  for (size_t i = 0; i < kRows; i++) {
+    using namespace col;
+    const int64_t t = kDec3 + int64_t(i) * 300'000;
+    const size_t r = imps.add_row();
+    imps.set_owned_str(imp_event_key, r, "k" + std::to_string(i));
+    imps.set_i64(imp_event_time, r, t);
+    imps.set_i32(imp_event_date, r, date_of(t));
+    imps.set_u8(imp_event_hour, r, hour_of(t));
+    imps.set_owned_str(imp_campaign_id, r, i % 2 ? "c1" : "c2");
+    imps.set_owned_str(imp_source, r, "/data/imp.jsonl");
+    imps.set_u64(imp_source_record, r, i + 1);
+    imps.set_i64(imp_ingested_at, r, kDec3 + kMicrosPerDay);
+  }
+  ClickHouseStore ch(server_->url("export_chunks"));
+  ch.ensure_schema();
+  ch.begin();
+  ch.append(imps.slice());
+  ch.commit();
+  Lake lake;
+  // Whole, then from a row's time in the first hour to the start of the last (both exact).
+  const ExportRange windows[] = {{}, {kDec3 + 1'200 * 300'000, kDec3 + 9 * kHour}};
+  const int64_t expected[] = {int64_t(kRows), 108'000 - 1'200};
+  for (size_t w = 0; w < std::size(windows); w++) {
+    const fs::path dir = out_ / ("w" + std::to_string(w));
+    const TableExportStats s = ch.export_table(*find_export_table("impressions"), dir.string(), windows[w]);
+    EXPECT_EQ(s.rows, uint64_t(expected[w])) << w;
+    const ResultTable r = lake.query(
+        "SELECT count(*), count(DISTINCT event_key), min(source_record), max(source_record), "
+        "count(*) FILTER (WHERE epoch_us(event_time) % 3600000000 = 0) FROM " +
+        lake.parquet(dir));
+    EXPECT_EQ(r.columns[0].int_at(0), expected[w]) << w;
+    EXPECT_EQ(r.columns[1].int_at(0), expected[w]) << w;
+    EXPECT_EQ(r.columns[2].int_at(0), w == 0 ? 1 : 1'201) << w;
+    EXPECT_EQ(r.columns[3].int_at(0), w == 0 ? int64_t(kRows) : 108'000) << w;
+    EXPECT_EQ(r.columns[4].int_at(0), w == 0 ? 10 : 8) << w;  // the rows on hour starts, each once
+  }
+}
+
 TEST_F(ClickHouseExport, RejectBytesRoundTripExactly) {
   ExportRows rows(12);
   const auto ch = store_with("export_raw", rows);
