@@ -143,9 +143,11 @@ ParquetWriter::ParquetWriter(const std::string& memory_limit) {
     rows_ = std::make_unique<DuckDbStore>(":memory:");
     rows_->ensure_schema();
     // The rows are written once, in any order: DuckDB need not keep their order, which lets the COPY run
-    // on every thread and spill less.
-    rows_->execute("SET temp_directory = " + sql_string_literal(temp_dir_) + "; SET memory_limit = " +
-                   sql_string_literal(memory_limit) + "; SET preserve_insertion_order = false");
+    // on every thread and spill less. Parquet is built into libduckdb, as for ParquetExporter: nothing is
+    // ever downloaded.
+    rows_->execute("SET temp_directory = " + sql_string_literal(temp_dir_) +
+                   "; SET memory_limit = " + sql_string_literal(memory_limit) +
+                   "; SET preserve_insertion_order = false; SET autoinstall_known_extensions = false");
   } catch (...) {
     rows_.reset();
     std::error_code ec;
