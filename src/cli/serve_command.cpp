@@ -206,7 +206,7 @@ int run_serve(const ServeArgs& a) {
         for (const auto& c : http->request_counts()) m.http.push_back({c.endpoint, c.status, c.count});
       if (const KafkaConsumer* k = kafka_for_metrics.load())
         for (const PartitionLag& p : k->lag())
-          m.kafka.push_back({p.topic, p.partition, p.next_offset, p.high_watermark});
+          m.kafka.push_back({p.topic, p.partition, p.next_offset, p.high_watermark, p.paused});
       return prometheus_text(m);
     };
     if (quality) hooks.alerts = [&quality] { return quality->alerts_json(); };

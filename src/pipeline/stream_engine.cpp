@@ -123,6 +123,7 @@ bool StreamEngine::submit(Submission s) {
   // forever; the HTTP server bounds bodies on its own.
   if (stopping_ || !started_ || (queue_bytes_ > 0 && queue_bytes_ + s.body.size() > options_.max_queue_bytes))
     return false;
+  if (s.kafka && kafka_retrying_) return false;
   queue_bytes_ += s.body.size();
   queue_.push_back(std::move(s));
   ++submitted_;
@@ -485,6 +486,10 @@ void StreamEngine::run() {
         batch.subs = std::move(answered);
         batch.results = std::move(results);
       }
+      if (!retry.empty()) {
+        std::lock_guard lock(mutex_);  // before finish_batch counts the error: tests wait on that count
+        kafka_retrying_ = true;
+      }
       finish_batch(batch, false, error);
       if (!retry.empty()) {
         std::lock_guard lock(mutex_);
@@ -502,6 +507,10 @@ void StreamEngine::run() {
     } else {
       store_failed_ = false;
       retry_pause_ms_ = 0;
+      {
+        std::lock_guard lock(mutex_);
+        kafka_retrying_ = false;
+      }
       for (const auto& [key, next] : batch.kafka) kafka_committed_[key] = next;
       std::lock_guard lock(attribution_mutex_);
       committed_through_us_ = batch.ingested_at_us;

@@ -148,8 +148,9 @@ class StreamEngine {
   // Loads the dedup state and starts the engine and attribution threads.
   void start();
 
-  // Queues a submission. False when the queue holds max_queue_bytes already or the engine is stopping: the
-  // caller answers 429/503 (or waits and retries, for Kafka); `done` is then never called.
+  // Queues a submission. False when the queue holds max_queue_bytes already or the engine is stopping, and
+  // for a Kafka submission while the store is failing: the caller answers 429/503 (or pauses and retries,
+  // for Kafka); `done` is then never called.
   bool submit(Submission s);
 
   // Blocks until everything submitted before the call is committed (or failed).
@@ -210,6 +211,10 @@ class StreamEngine {
   // duplicate of itself when it is tried again).
   bool dedup_stale_ = false;
   int retry_pause_ms_ = 0;  // after a store error: 500 ms, doubling to 5 s while the store stays down
+  // Kafka submissions of a failed batch wait at the front of the queue to be tried again (mutex_): until
+  // one commits, submit() refuses more of them, so the consumer pauses its partitions instead of reading
+  // into memory what cannot be stored yet.
+  bool kafka_retrying_ = false;
   EngineStats stats_;
 
   std::mutex attribution_mutex_;

@@ -203,6 +203,13 @@ std::string prometheus_text(const MetricsSnapshot& m) {
            "topic=\"" + label_value(k.topic) + "\",partition=\"" + std::to_string(k.partition) + "\"",
            double(k.high_watermark - k.next_offset));
   }
+  header(out, "advx_kafka_partition_paused", "gauge",
+         "1 while the consumer holds a partition's fetching because the pipeline refuses batches (the store "
+         "is down or the queue full): nothing is lost, it resumes by itself.");
+  for (const auto& k : m.kafka)
+    sample(out, "advx_kafka_partition_paused",
+           "topic=\"" + label_value(k.topic) + "\",partition=\"" + std::to_string(k.partition) + "\"",
+           k.paused ? 1.0 : 0.0);
   header(out, "advx_alerts", "gauge",
          "1 per active alert of the data-quality monitor (pending or firing), as Prometheus' ALERTS series.");
   std::string labels;

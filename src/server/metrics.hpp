@@ -17,6 +17,7 @@ struct MetricsSnapshot {
     int32_t partition = 0;
     int64_t next_offset = -1;     // -1: not known yet
     int64_t high_watermark = -1;  // -1: not known yet
+    bool paused = false;          // fetching held while the pipeline refuses batches
   };
   std::vector<KafkaLag> kafka;
   struct HttpRequests {

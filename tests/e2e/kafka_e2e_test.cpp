@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../support/eventually.hpp"
 #include "formats/csv/csv_parser.hpp"
 #include "gen/bid_request_encoder.hpp"
 #include "serve_runner.hpp"
@@ -349,6 +350,73 @@ TEST_P(KafkaE2E, SameDataAsIngestGivesIdenticalReports) {
 }
 
 INSTANTIATE_TEST_SUITE_P(, KafkaE2E, kBothStores);
+
+// ClickHouse goes away while serve consumes Kafka: /readyz turns 503 and the consumer holds its partitions
+// (advx_kafka_partition_paused), reading nothing it cannot store; once the server is back it resumes by
+// itself, and every message is stored exactly once. The server is the test's own: it is stopped and started.
+TEST(KafkaClickHouse, StoreDownPausesThePartitionsAndResumesWithNothingLost) {
+  TempDir dir;
+  ClickHouseServer server;
+  ASSERT_NO_THROW(server.start());
+  write_file(dir.path() / "dims/campaigns.csv", "campaign_id,advertiser_id\nc1,adv1\n");
+  write_file(dir.path() / "dims/creatives.csv", "creative_id,campaign_id\ncr1,c1\n");
+  MockKafka kafka;
+  for (const char* topic : {"ad-impressions", "clicks-conversions", "bid-requests"})
+    kafka.create_topic(topic, 3);
+  auto produce = [&](int from, int to) {
+    for (int i = from; i < to; i++)
+      kafka.produce("ad-impressions", i % 3,
+                    "{\"impression_id\":\"imp-" + std::to_string(i) +
+                        "\",\"ad_creative_id\":\"cr1\",\"user_id\":\"u" + std::to_string(i % 101) +
+                        "\",\"timestamp\":\"2026-11-01T10:00:00Z\",\"website\":\"a.example.com\"}");
+    kafka.flush();
+  };
+  produce(0, 3000);
+  write_file(dir.path() / "advx.toml",
+             "[kafka]\nenabled = true\nbrokers = \"" + kafka.bootstraps() +
+                 "\"\nbid_requests_topic = \"\"\n[pipeline]\ncommit_events = 500\n");
+  const std::string url = server.url("advx_kafka_down");
+  ServeProcess serve(
+      {"--config", dir.str("advx.toml"), "--dims", dir.str("dims"), "--http", "127.0.0.1:0", "--store", url},
+      dir.str("serve.log"));
+  ASSERT_TRUE(serve.started()) << slurp(dir.str("serve.log"));
+  const std::string base = "http://127.0.0.1:" + std::to_string(serve.port());
+  const std::string consumed =
+      "SELECT sum(m + 1) AS n FROM (SELECT max(source_record) AS m FROM advx_dedup_state WHERE "
+      "startsWith(source, 'kafka:') GROUP BY source)";
+  ASSERT_TRUE(eventually([&] { return query_n(serve.port(), consumed) == 3000; }, std::chrono::seconds(60)))
+      << slurp(dir.str("serve.log"));
+  const auto paused_partitions = [&] {
+    const std::string metrics = http_request("GET", base + "/metrics").body;
+    int n = 0;
+    for (int p = 0; p < 3; p++)
+      n += metrics.find("advx_kafka_partition_paused{topic=\"ad-impressions\",partition=\"" +
+                        std::to_string(p) + "\"} 1\n") != std::string::npos;
+    return n;
+  };
+  EXPECT_EQ(paused_partitions(), 0);
+
+  server.stop();
+  produce(3000, 9000);
+  EXPECT_TRUE(eventually([&] { return http_request("GET", base + "/readyz").status == 503; },
+                         std::chrono::seconds(30)));
+  EXPECT_TRUE(eventually([&] { return paused_partitions() == 3; }, std::chrono::seconds(30)))
+      << http_request("GET", base + "/metrics").body;
+
+  server.start();
+  EXPECT_TRUE(eventually([&] { return query_n(serve.port(), consumed) == 9000; }, std::chrono::seconds(120)))
+      << slurp(dir.str("serve.log"));
+  EXPECT_TRUE(eventually([&] { return http_request("GET", base + "/readyz").status == 200; },
+                         std::chrono::seconds(30)));
+  EXPECT_TRUE(eventually([&] { return paused_partitions() == 0; }, std::chrono::seconds(30)));
+  EXPECT_EQ(serve.kill(SIGTERM), 0) << slurp(dir.str("serve.log"));
+
+  const CommandResult r = run_advx(
+      {"sql", "--store", url, "--format", "csv", "SELECT count(), uniqExact(event_key) FROM impressions"},
+      dir.str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(r.out.find('\n') + 1), "9000,9000\n");
+}
 
 }  // namespace
 }  // namespace advx::test

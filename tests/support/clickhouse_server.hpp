@@ -73,8 +73,14 @@ class ClickHouseServer {
     if (http_port_ == 0 || tcp_port_ == 0) throw std::runtime_error("clickhouse: no free port");
     write_config();
   }
+  // The folder goes with the server, so there is nothing to shut down cleanly: SIGKILL, not stop()'s
+  // SIGTERM, which 18.16 takes ~2.5 s to act on (once per test process that starts a server).
   ~ClickHouseServer() {
-    stop();
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, &status_, 0);
+      pid_ = -1;
+    }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }

@@ -131,6 +131,7 @@ struct KafkaConsumer::Impl {
   std::map<Key, PartitionState> parts;
   std::optional<Clock::time_point> next_retry;  // the earliest retry_at of a blocked partition
   bool paused_all = false;
+  std::atomic<bool> paused_for_lag{false};  // paused_all, for lag() on another thread
   std::optional<Clock::time_point> refused_since;
   Clock::time_point batch_opened;
   std::set<int> logged_errors;
@@ -573,12 +574,20 @@ void KafkaConsumer::Impl::error_cb(rd_kafka_t* rk, int err, const char* reason, 
 // Without the positions no partition can be started exactly: retried until the store answers, or nullopt
 // once we are stopping.
 std::optional<std::map<int32_t, int64_t>> KafkaConsumer::Impl::stored_positions(const std::string& topic) {
-  for (;;) {
+  for (bool paused_here = false;;) {
     try {
-      return hooks.positions(topic);
+      std::map<int32_t, int64_t> positions = hooks.positions(topic);
+      if (paused_here) resume_all();  // a seek needs the partition fetching
+      return positions;
     } catch (const std::exception& e) {
       log_line("cannot read the stored positions of " + topic + " (retrying): " + e.what());
       if (stop_requested) return std::nullopt;
+      // The store is away (a ClickHouse server down): nothing read now could be stored, so every
+      // partition's fetching is held until it answers again (advx_kafka_partition_paused).
+      if (!paused_all) {
+        pause_all();
+        paused_here = true;
+      }
       std::this_thread::sleep_for(milliseconds(1000));
     }
   }
@@ -662,6 +671,7 @@ void KafkaConsumer::Impl::pause_all() {
   for (const auto& [key, st] : parts) keys.push_back(key);
   set_paused(keys, true);
   paused_all = true;
+  paused_for_lag = true;
 }
 
 void KafkaConsumer::Impl::resume_all() {
@@ -670,6 +680,7 @@ void KafkaConsumer::Impl::resume_all() {
     if (!st.blocked) keys.push_back(key);
   set_paused(keys, false);
   paused_all = false;
+  paused_for_lag = false;
 }
 
 void KafkaConsumer::Impl::retry_blocked() {
@@ -718,8 +729,13 @@ void KafkaConsumer::Impl::rewind_failed() {
     }
   };
   collect();
-  hooks.flush();  // whatever of them was in flight is committed or failed now
+  // Whatever of them was in flight is committed or failed after the flush. That waits for the store: with
+  // a server down, until it is back, and nothing is fetched meanwhile (advx_kafka_partition_paused).
+  const bool paused_here = !paused_all;
+  if (paused_here) pause_all();
+  hooks.flush();
   collect();
+  if (paused_here) resume_all();  // a seek needs the partition fetching
   std::map<std::string, std::map<int32_t, int64_t>> stored;
   for (const auto& [key, f] : failed) {
     auto part = parts.find(key);
@@ -800,7 +816,7 @@ std::vector<PartitionLag> KafkaConsumer::lag() const {
     int64_t low = RD_KAFKA_OFFSET_INVALID, high = RD_KAFKA_OFFSET_INVALID;
     rd_kafka_get_watermark_offsets(rk, p.topic, p.partition, &low, &high);
     int64_t next = p.offset >= 0 ? p.offset : a.start >= 0 ? a.start : low >= 0 ? low : -1;
-    out.push_back({p.topic, p.partition, next, high >= 0 ? high : -1});
+    out.push_back({p.topic, p.partition, next, high >= 0 ? high : -1, impl_->paused_for_lag.load()});
   }
   return out;
 }

@@ -80,6 +80,7 @@ struct PartitionLag {
   int32_t partition;
   int64_t next_offset;     // the next offset the consumer will read (-1: not known yet)
   int64_t high_watermark;  // the partition's end, as of the last fetch (-1: not known yet)
+  bool paused = false;     // fetching held: the pipeline refuses batches (store down, queue full)
 };
 
 class KafkaConsumer {

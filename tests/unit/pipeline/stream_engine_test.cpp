@@ -396,11 +396,17 @@ TEST_F(Engine, KafkaSubmissionsAreRetriedAfterAFailedCommit) {
   for (int i = 0; i < 200 && engine->stats().store_errors == 0; i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_GE(engine->stats().store_errors, 1u);
+  // Until it is stored, more Kafka submissions are refused (the consumer pauses its partitions).
+  Submission more = json(imp("kr2", "2026-11-01T10:00:00Z"));
+  more.kafka = KafkaPosition{"t", 1, 1};
+  EXPECT_FALSE(engine->submit(Submission(more)));
   reader->execute("ALTER TABLE rejects_away RENAME TO rejects");
   engine->flush();  // returns once the submission is committed
-  EXPECT_EQ(sql("SELECT count(*) FROM impressions"), "1\n");
+  EXPECT_TRUE(engine->submit(std::move(more)));
+  engine->flush();
+  EXPECT_EQ(sql("SELECT count(*) FROM impressions"), "2\n");
   EXPECT_EQ(sql("SELECT count(*) FROM rejects"), "1\n");
-  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{0, 2}}));
+  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{0, 2}, {1, 1}}));
   EXPECT_TRUE(engine->healthy());
 }
 
