@@ -3,12 +3,14 @@
 // docs/SERVE.md describes the endpoints, the config and the delivery guarantees.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -70,6 +72,17 @@ bool apply_flags(const ServeArgs& a, ServeConfig& c, std::string* error) {
   return true;
 }
 
+// A fleet worker's member id in the store's claims (docs/FLEET.md): host, pid and a random part, so that a
+// restarted worker (same host and pid after a reboot, say) is another member.
+std::string fleet_member_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::random_device rd;
+  char id[340];
+  std::snprintf(id, sizeof id, "%s:%d:%08x%08x", host, int(getpid()), rd(), rd());
+  return id;
+}
+
 int run_serve(const ServeArgs& a) {
   ServeConfig c;
   std::string error;
@@ -82,6 +95,12 @@ int run_serve(const ServeArgs& a) {
     return kExitUsage;
   }
   StreamEngineOptions options = c.engine;
+  // With Kafka, a worker is a fleet member: it fences its batches by its claims and leads attribution only
+  // while it holds partition 0 of the first topic it reads (docs/FLEET.md).
+  if (c.kafka_enabled) options.fleet_member = fleet_member_id();
+  const std::string leader_topic = !c.impressions_topic.empty() ? c.impressions_topic
+                                   : !c.events_topic.empty()    ? c.events_topic
+                                                                : c.bid_requests_topic;
   std::unique_ptr<GeoIp> geoip;
   if (!set_traffic_rules(c.block_ips, c.block_sites, c.geoip, {"block site", "geoip"}, options.validation,
                          geoip, &error)) {
@@ -122,6 +141,7 @@ int run_serve(const ServeArgs& a) {
   std::unique_ptr<QueryPool> queries;
   try {
     engine.start();
+    if (c.kafka_enabled) engine.set_attribution_enabled(false);  // until this worker holds the lead
     std::vector<std::unique_ptr<Store>> connections;
     for (int i = 0; i < c.query_threads; i++) connections.push_back(store->another_connection());
     QueryPoolOptions qo;
@@ -186,7 +206,11 @@ int run_serve(const ServeArgs& a) {
     };
     hooks.query = [&queries](const std::string& sql) { return queries->query_read_only(sql); };
     hooks.report = [&queries](const ReportRequest& q) { return queries->report(q); };
-    hooks.ready = [&engine] { return engine.healthy(); };
+    // Not ready while the store fails, nor while a rebalance leaves this worker without its partitions.
+    hooks.ready = [&engine, &kafka_for_metrics] {
+      const KafkaConsumer* k = kafka_for_metrics.load();
+      return engine.healthy() && !(k && k->group_stats().rebalancing);
+    };
     hooks.metrics = [&engine, &kafka_for_metrics, &http, &quality, &queries] {
       MetricsSnapshot m;
       m.engine = engine.stats();
@@ -204,9 +228,18 @@ int run_serve(const ServeArgs& a) {
       }
       if (http)
         for (const auto& c : http->request_counts()) m.http.push_back({c.endpoint, c.status, c.count});
-      if (const KafkaConsumer* k = kafka_for_metrics.load())
+      if (const KafkaConsumer* k = kafka_for_metrics.load()) {
         for (const PartitionLag& p : k->lag())
           m.kafka.push_back({p.topic, p.partition, p.next_offset, p.high_watermark, p.paused});
+        const KafkaGroupStats g = k->group_stats();
+        m.kafka_group = {true,
+                         g.rebalancing,
+                         g.rebalances,
+                         g.assigned,
+                         g.last_rebalance_seconds,
+                         g.offset_commits,
+                         g.offset_commit_errors};
+      }
       return prometheus_text(m);
     };
     if (quality) hooks.alerts = [&quality] { return quality->alerts_json(); };
@@ -232,6 +265,14 @@ int run_serve(const ServeArgs& a) {
     kh.submit = [&engine](Submission s) { return engine.submit(std::move(s)); };
     kh.flush = [&engine] { engine.flush(); };
     kh.positions = [&engine](const std::string& topic) { return engine.kafka_positions(topic); };
+    kh.assigned = [&engine, leader_topic](const std::vector<std::pair<std::string, int32_t>>& partitions) {
+      engine.kafka_partitions_assigned(partitions);
+      const bool lead = std::any_of(partitions.begin(), partitions.end(),
+                                    [&](const auto& p) { return p.first == leader_topic && p.second == 0; });
+      engine.set_attribution_enabled(lead);
+    };
+    // Leaving the group (SIGTERM), the leader attributes what is stored before another worker leads.
+    kh.revoked = [&engine](bool closing) { engine.set_attribution_enabled(false, closing); };
     kafka = std::make_unique<KafkaConsumer>(ko, kh, registry.get());
     if (!kafka->start(&error)) {
       std::fprintf(stderr, "advx serve: kafka: %s\n", error.c_str());

@@ -220,6 +220,16 @@ inline constexpr ColumnDef kKafkaOffsetColumns[] = {
     {"updated_at", CT::timestamp, ""},
 };
 
+// Fleet fencing (docs/FLEET.md): who claimed a Kafka partition, with which epoch. The highest epoch of
+// a partition names its owner; a batch of another member is refused.
+inline constexpr ColumnDef kKafkaClaimColumns[] = {
+    {"topic", CT::varchar, ""},
+    {"partition", CT::integer, ""},
+    {"epoch", CT::bigint, "one more than the partition's highest before"},
+    {"member", CT::varchar, "the worker: host, pid and a random id of its start"},
+    {"claimed_at", CT::timestamp, ""},
+};
+
 // How far attribution has gone: rows with ingested_at up to here have been attributed (one row).
 inline constexpr ColumnDef kAttributionProgressColumns[] = {
     {"attributed_through", CT::timestamp, "the ingested_at of the newest rows attributed"},
@@ -242,6 +252,7 @@ inline constexpr TableDef kCampaigns{"campaigns", kCampaignColumns};
 inline constexpr TableDef kCreatives{"creatives", kCreativeColumns};
 inline constexpr TableDef kHourlyCampaign{"campaign_hourly", kHourlyCampaignColumns};
 inline constexpr TableDef kKafkaOffsets{"advx_kafka_offsets", kKafkaOffsetColumns};
+inline constexpr TableDef kKafkaClaims{"advx_kafka_claims", kKafkaClaimColumns};
 inline constexpr TableDef kAttributionProgress{"advx_attribution_progress", kAttributionProgressColumns};
 inline constexpr TableDef kAttributionPending{"advx_attribution_pending", kAttributionPendingColumns};
 
@@ -255,7 +266,8 @@ constexpr int column_index(const TableDef& def, std::string_view name) {
 inline constexpr const TableDef* kAll[] = {
     &kImpressions,    &kClicks,       &kConversions,         &kBidRequests,
     &kRejects,        &kDedupState,   &kCampaigns,           &kCreatives,
-    &kHourlyCampaign, &kKafkaOffsets, &kAttributionProgress, &kAttributionPending};
+    &kHourlyCampaign, &kKafkaOffsets, &kAttributionProgress, &kAttributionPending,
+    &kKafkaClaims};
 }  // namespace tables
 
 // Column-major data for appending rows to a table: one entry per column of `def`, in order.

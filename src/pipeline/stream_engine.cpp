@@ -97,9 +97,63 @@ void StreamEngine::reload_dedup_state() {
   dedup_.reset();  // the old index goes first: both at once would double the memory
   dedup_ = std::make_unique<Deduplicator>(options_.dedup_window_us,
                                           options_.dedup_spill.in_folder(store_.local_folder()));
-  store_.scan_dedup_state([this](uint8_t space, uint64_t hi, uint64_t lo, int64_t ts, uint64_t payload) {
-    dedup_->load(space, hi, lo, ts, payload);
-  });
+  store_.scan_dedup_state(dedup_scope_,
+                          [this](uint8_t space, uint64_t hi, uint64_t lo, int64_t ts, uint64_t payload) {
+                            dedup_->load(space, hi, lo, ts, payload);
+                          });
+}
+
+void StreamEngine::kafka_partitions_assigned(const std::vector<std::pair<std::string, int32_t>>& partitions) {
+  {
+    std::lock_guard lock(query_mutex_);
+    Store& q = query_store_ ? *query_store_ : store_;
+    q.claim_kafka_partitions(partitions, options_.fleet_member, wall_clock_us());
+  }
+  std::lock_guard lock(mutex_);
+  pending_assignment_ = partitions;
+  wake_.notify_one();
+}
+
+// On the engine thread, between two micro-batches.
+void StreamEngine::apply_assignment(const std::vector<std::pair<std::string, int32_t>>& partitions) {
+  std::vector<std::string> sources;
+  for (const auto& [topic, partition] : partitions)
+    sources.push_back("kafka:" + topic + "/" + std::to_string(partition));
+  dedup_scope_ = DedupScope::of_kafka_sources(std::move(sources));
+  dedup_stale_ = true;  // rebuilt by the next begin_batch(), from the store as it is then
+  // Where a partition stands is the store's to say now: the consumer seeks there, and its first
+  // submission sets it again.
+  for (auto it = kafka_committed_.begin(); it != kafka_committed_.end();) it = kafka_committed_.erase(it);
+  store_.reload_positions();
+}
+
+// Fleet fencing: true when another member claimed a Kafka partition of the batch since this one did.
+// Checked just before the commit: the claims are a small table, read in one statement.
+bool StreamEngine::fence(Batch& batch) {
+  if (options_.fleet_member.empty() || batch.kafka.empty()) return false;
+  std::map<std::pair<std::string, int32_t>, std::string> owner;
+  for (const KafkaClaim& c : store_.kafka_claims()) owner[{c.topic, c.partition}] = c.member;
+  bool fenced = false;
+  for (size_t i = 0; i < batch.subs.size(); i++) {
+    const Submission& sub = batch.subs[i];
+    if (!sub.kafka) continue;
+    auto it = owner.find({sub.kafka->topic, sub.kafka->partition});
+    if (it == owner.end() || it->second == options_.fleet_member) continue;
+    batch.results[i].status = SubmitResult::Status::fenced;
+    fenced = true;
+  }
+  return fenced;
+}
+
+void StreamEngine::set_attribution_enabled(bool enabled, bool final_pass) {
+  std::unique_lock lock(attribution_mutex_);
+  if (!enabled && final_pass && attribution_enabled_ && attribution_thread_.joinable()) {
+    attribution_force_ = true;
+    attribution_wake_.notify_one();
+    attribution_idle_.wait(lock, [&] { return !attribution_force_ || attribution_stop_; });
+  }
+  attribution_enabled_ = enabled;
+  attribution_idle_.wait(lock, [&] { return !attribution_running_; });
 }
 
 void StreamEngine::start() {
@@ -152,6 +206,7 @@ void StreamEngine::stop() {
     std::lock_guard lock(attribution_mutex_);
     attribution_stop_ = true;
     attribution_wake_.notify_one();
+    attribution_idle_.notify_all();
   }
   if (attribution_thread_.joinable()) attribution_thread_.join();
   std::lock_guard lock(mutex_);
@@ -384,7 +439,14 @@ void StreamEngine::run() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      wake_.wait(lock, [&] { return !queue_.empty() || stopping_ || pending_assignment_; });
+      if (pending_assignment_) {
+        const std::vector<std::pair<std::string, int32_t>> partitions = std::move(*pending_assignment_);
+        pending_assignment_.reset();
+        lock.unlock();
+        apply_assignment(partitions);
+        continue;
+      }
       if (queue_.empty()) return;  // stopping, and everything is committed
     }
     Batch batch;
@@ -402,7 +464,7 @@ void StreamEngine::run() {
       Submission s;
       {
         std::lock_guard lock(mutex_);
-        if (queue_.empty()) break;
+        if (queue_.empty() || pending_assignment_) break;  // a new assignment applies between batches
         s = std::move(queue_.front());
         queue_.pop_front();
         queue_bytes_ -= s.body.size();
@@ -422,6 +484,67 @@ void StreamEngine::run() {
       if (!batch.subs.back().kafka) batch.subs.back().body = std::string();
       if (!ok || batch.records >= options_.commit_events || std::chrono::steady_clock::now() >= deadline)
         break;
+    }
+    bool fenced = false;
+    if (ok) {
+      try {
+        fenced = fence(batch);
+      } catch (const StoreError& e) {
+        ok = false;
+        error = e.what();
+      }
+    }
+    if (ok && fenced) {
+      // Nothing of the batch is stored. The fenced partitions' submissions are answered (they are another
+      // member's now); the other Kafka submissions go back to the front of the queue and are tried again
+      // at once; HTTP bodies are not kept past their processing, so they are answered as a failed commit
+      // (503: the client sends them again). The dedup index holds the batch's keys: rebuilt from the store
+      // before the next batch.
+      store_.rollback();
+      dedup_stale_ = true;
+      std::deque<Submission> again;
+      std::vector<Submission> answered;
+      std::vector<SubmitResult> results;
+      for (size_t i = 0; i < batch.subs.size(); i++) {
+        if (batch.results[i].status == SubmitResult::Status::fenced) {
+          const KafkaPosition& k = *batch.subs[i].kafka;
+          std::fprintf(stderr,
+                       "advx serve: %s/%d was claimed by another worker: a batch from offset %lld is "
+                       "not stored (fenced)\n",
+                       k.topic.c_str(), int(k.partition), (long long)k.first_offset);
+          kafka_committed_.erase({k.topic, k.partition});
+          answered.push_back(std::move(batch.subs[i]));
+          results.push_back(std::move(batch.results[i]));
+        } else if (batch.subs[i].kafka) {
+          again.push_back(std::move(batch.subs[i]));
+        } else {
+          SubmitResult r;
+          r.status = SubmitResult::Status::store_error;
+          r.error =
+              "its micro-batch held a Kafka partition claimed by another worker (fenced); send it again";
+          answered.push_back(std::move(batch.subs[i]));
+          results.push_back(std::move(r));
+        }
+      }
+      batch.subs = std::move(answered);
+      batch.results = std::move(results);
+      for (auto& r : batch.results)
+        if (r.status == SubmitResult::Status::fenced)
+          r.error = "fenced: the partition was claimed by another worker";
+      {
+        std::lock_guard lock(mutex_);
+        stats_.fenced_batches++;
+        for (auto it = again.rbegin(); it != again.rend(); ++it) {
+          queue_bytes_ += it->body.size();
+          queue_.push_front(std::move(*it));
+        }
+      }
+      for (size_t i = 0; i < batch.subs.size(); i++)
+        if (batch.subs[i].done) batch.subs[i].done(batch.results[i]);
+      std::lock_guard lock(mutex_);
+      finished_ += batch.subs.size();
+      progressed_.notify_all();
+      continue;
     }
     if (ok) {
       try {
@@ -526,19 +649,25 @@ void StreamEngine::attribution_loop() {
     std::fprintf(stderr, "advx serve: %s\n", e.what());
   }
   // Rows committed but not attributed before a restart (or by a killed advx ingest) still owe attribution
-  // in the store: the first pass pays those debts.
+  // in the store: the first pass pays those debts. A fleet's leader also pays the debts of the other
+  // workers, whose commits this engine does not see: it looks every interval (a pass with nothing owed is
+  // one small query).
+  const bool fleet = !options_.fleet_member.empty();
   int64_t attributed_through = -1;
   for (;;) {
     int64_t through = 0;
-    bool stop = false;
+    bool stop = false, force = false, run = false;
     {
       std::unique_lock lock(attribution_mutex_);
       attribution_wake_.wait_for(lock, std::chrono::milliseconds(options_.attribution_interval_ms),
-                                 [&] { return attribution_stop_; });
+                                 [&] { return attribution_stop_ || attribution_force_; });
       stop = attribution_stop_;
+      force = attribution_force_;
       through = committed_through_us_;
+      run = attribution_enabled_ && (force || fleet || through != attributed_through);
+      attribution_running_ = run;
     }
-    if (through != attributed_through) {
+    if (run) {
       try {
         attribute_pending(*attribution_store_, options_.windows);
         attributed_through = through;
@@ -547,6 +676,12 @@ void StreamEngine::attribution_loop() {
       } catch (const StoreError& e) {
         std::fprintf(stderr, "advx serve: attribution failed (retried next pass): %s\n", e.what());
       }
+    }
+    {
+      std::lock_guard lock(attribution_mutex_);
+      attribution_running_ = false;
+      if (force) attribution_force_ = false;
+      attribution_idle_.notify_all();
     }
     if (stop) return;
   }

@@ -70,6 +70,9 @@ struct SubmitResult {
     bad_input,      // the body cannot be decoded at all (e.g. not Avro): nothing stored, `error` says why
     store_error,    // the commit failed: nothing of the batch was stored; retry later
     shutting_down,  // the engine stopped before this submission was processed
+    // Kafka, in a fleet: another member claimed the submission's partition since this one was assigned
+    // it (docs/FLEET.md, "Fencing"). Nothing of it was stored; the partition is the other member's now.
+    fenced,
   };
   Status status = Status::ok;
   std::string error;
@@ -111,6 +114,10 @@ struct StreamEngineOptions {
   int64_t attribution_interval_ms = 1000;
   AttributionWindows windows;
   std::string attribution_memory_limit = "1GB";
+  // A fleet worker (docs/FLEET.md): its member id. Set, the engine refuses to commit a batch holding a
+  // Kafka partition another member claimed since (fencing), and the attribution thread runs its passes
+  // only while set_attribution_enabled(true) says this worker leads them.
+  std::string fleet_member;
 };
 
 // Counters for /metrics and the logs; a snapshot, consistent within itself.
@@ -123,6 +130,7 @@ struct EngineStats {
   uint64_t commits = 0;
   uint64_t store_errors = 0;
   uint64_t attribution_runs = 0;
+  uint64_t fenced_batches = 0;  // micro-batches refused because another member claimed a partition of them
   double last_commit_seconds = 0;
   // Committed micro-batches only, like the counters above.
   LatencyHistogram batch_seconds;   // a micro-batch: its first submission taken to its commit done
@@ -166,6 +174,18 @@ class StreamEngine {
   // The stored Kafka positions of `topic`: partition -> next offset to read.
   std::map<int32_t, int64_t> kafka_positions(const std::string& topic);
 
+  // A fleet worker was assigned `partitions` (its whole assignment, after a rebalance). It claims them in
+  // the store (fencing), and before the next micro-batch the engine rebuilds its dedup index from the
+  // store's keys of exactly these partitions and of every source that is not Kafka, forgets where it
+  // thought the partitions stood, and has the store read its replay positions again: another worker may
+  // have written to them meanwhile. Call it before submitting anything of the new assignment.
+  void kafka_partitions_assigned(const std::vector<std::pair<std::string, int32_t>>& partitions);
+
+  // Whether this engine runs attribution passes (one worker of a fleet leads them; docs/FLEET.md).
+  // Disabling waits for a pass in progress to end; with `final_pass` it first runs one more pass, so that
+  // what this worker stored is attributed before another worker leads. Enabled by default.
+  void set_attribution_enabled(bool enabled, bool final_pass = false);
+
   EngineStats stats() const;
   bool healthy() const { return !store_failed_; }  // false after a store error, until a commit succeeds
 
@@ -179,6 +199,8 @@ class StreamEngine {
   void decode(Submission& s, size_t len, RawBatch& raw, SubmitResult& r);
   void finish_batch(Batch& batch, bool committed, const std::string& error);
   void reload_dedup_state();
+  void apply_assignment(const std::vector<std::pair<std::string, int32_t>>& partitions);
+  bool fence(Batch& batch);
 
   Store& store_;
   std::unique_ptr<Store> attribution_store_;
@@ -193,6 +215,7 @@ class StreamEngine {
   std::array<int64_t, kStreamCount> max_event_time_us_{};                // engine thread
   std::map<std::pair<std::string, int32_t>, int64_t> kafka_committed_;   // engine thread: stored positions
   int64_t last_ingested_at_us_ = 0;                                      // engine thread
+  DedupScope dedup_scope_;  // engine thread: the keys the dedup index holds (a fleet worker: its partitions)
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;        // the engine: work queued or stop
@@ -205,6 +228,7 @@ class StreamEngine {
   bool started_ = false;
   bool stopped_ = false;
   std::unique_ptr<Dimensions> pending_dims_;
+  std::optional<std::vector<std::pair<std::string, int32_t>>> pending_assignment_;
   std::atomic<bool> store_failed_{false};
   // The dedup index holds keys of rows that were not stored (a failed commit) and could not be rebuilt
   // from the store yet: no batch runs until it is (else a record whose commit failed would be taken for a
@@ -221,6 +245,10 @@ class StreamEngine {
   std::condition_variable attribution_wake_;
   bool attribution_stop_ = false;
   int64_t committed_through_us_ = 0;  // ingested_at of the newest committed batch (attribution_mutex_)
+  bool attribution_enabled_ = true;   // attribution_mutex_, as the rest of this block
+  bool attribution_running_ = false;  // a pass is in progress
+  bool attribution_force_ = false;    // set_attribution_enabled(false, true): one more pass, now
+  std::condition_variable attribution_idle_;  // a pass ended, or the forced one ran
 
   std::thread engine_thread_;
   std::thread attribution_thread_;

@@ -758,6 +758,9 @@ void HttpServer::Impl::answer_result(const SubmitResult& result, Response& res) 
     case SubmitResult::Status::shutting_down:
       retry_later(res, "shutting down, retry later");
       return;
+    case SubmitResult::Status::fenced:  // Kafka submissions only; an HTTP body is never fenced
+      retry_later(res, "retry later");
+      return;
   }
   answer_error(res, 500, "unknown submission status");
 }

@@ -210,6 +210,36 @@ std::string prometheus_text(const MetricsSnapshot& m) {
     sample(out, "advx_kafka_partition_paused",
            "topic=\"" + label_value(k.topic) + "\",partition=\"" + std::to_string(k.partition) + "\"",
            k.paused ? 1.0 : 0.0);
+  header(out, "advx_kafka_partition_position", "gauge",
+         "The next offset the consumer reads of an assigned partition: every message before it is stored.");
+  for (const auto& k : m.kafka) {
+    if (k.next_offset < 0) continue;
+    sample(out, "advx_kafka_partition_position",
+           "topic=\"" + label_value(k.topic) + "\",partition=\"" + std::to_string(k.partition) + "\"",
+           double(k.next_offset));
+  }
+  header(
+      out, "advx_fenced_batches_total", "counter",
+      "Micro-batches not stored because another worker claimed a Kafka partition of them (docs/FLEET.md).");
+  sample(out, "advx_fenced_batches_total", "", double(m.engine.fenced_batches));
+  if (m.kafka_group.present) {
+    const MetricsSnapshot::KafkaGroup& g = m.kafka_group;
+    header(out, "advx_kafka_assigned_partitions", "gauge", "Partitions this worker is assigned now.");
+    sample(out, "advx_kafka_assigned_partitions", "", double(g.assigned));
+    header(out, "advx_kafka_rebalancing", "gauge",
+           "1 from joining the group or a revocation until the next assignment (/readyz is 503 meanwhile).");
+    sample(out, "advx_kafka_rebalancing", "", g.rebalancing ? 1.0 : 0.0);
+    header(out, "advx_kafka_rebalances_total", "counter", "Assignments received from the consumer group.");
+    sample(out, "advx_kafka_rebalances_total", "", double(g.rebalances));
+    header(
+        out, "advx_kafka_last_rebalance_seconds", "gauge",
+        "The last rebalance, from the revocation (or the start) to the assignment with its positions read.");
+    sample(out, "advx_kafka_last_rebalance_seconds", "", g.last_rebalance_seconds);
+    header(out, "advx_kafka_offset_commits_total", "counter",
+           "Commits of stored offsets to Kafka (for the group's tools; the store is the truth), by result.");
+    sample(out, "advx_kafka_offset_commits_total", "result=\"ok\"", double(g.offset_commits));
+    sample(out, "advx_kafka_offset_commits_total", "result=\"error\"", double(g.offset_commit_errors));
+  }
   header(out, "advx_alerts", "gauge",
          "1 per active alert of the data-quality monitor (pending or firing), as Prometheus' ALERTS series.");
   std::string labels;

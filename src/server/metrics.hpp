@@ -20,6 +20,16 @@ struct MetricsSnapshot {
     bool paused = false;          // fetching held while the pipeline refuses batches
   };
   std::vector<KafkaLag> kafka;
+  // The consumer's part in its group (a fleet worker: docs/FLEET.md); present only with Kafka.
+  struct KafkaGroup {
+    bool present = false;
+    bool rebalancing = false;
+    uint64_t rebalances = 0;
+    size_t assigned = 0;
+    double last_rebalance_seconds = 0;
+    uint64_t offset_commits = 0, offset_commit_errors = 0;
+  };
+  KafkaGroup kafka_group;
   struct HttpRequests {
     std::string endpoint;
     int status = 0;

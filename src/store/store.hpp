@@ -117,6 +117,24 @@ struct StoredKafkaOffset {
   int64_t next_offset = 0;
 };
 
+// Which keys scan_dedup_state() reads. Everything, by default. A fleet worker (docs/FLEET.md) holds the
+// keys of the Kafka partitions it is assigned and of every source that is not Kafka: `kafka_sources` then
+// lists the kafka:TOPIC/PARTITION sources to read, and keys of the other kafka: sources are left out.
+struct DedupScope {
+  bool all = true;
+  std::vector<std::string> kafka_sources;
+  static DedupScope of_kafka_sources(std::vector<std::string> sources) { return {false, std::move(sources)}; }
+};
+
+// A fleet worker's claim of a Kafka partition (docs/FLEET.md, "Fencing"): the member that claimed it last,
+// with the highest epoch, owns it; any other member's batch of that partition is refused.
+struct KafkaClaim {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t epoch = 0;
+  std::string member;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -156,10 +174,11 @@ class Store {
   // Replaces a dimension table's content.
   virtual void replace_table(const TableSlice& slice) = 0;
 
-  // The dedup state: fn(stream, key_hi, key_lo, event_time_us, payload_hash) per stored key. fn must not
-  // use the store while the scan runs.
-  virtual void scan_dedup_state(
-      const std::function<void(uint8_t, uint64_t, uint64_t, int64_t, uint64_t)>& fn) = 0;
+  // The dedup state: fn(stream, key_hi, key_lo, event_time_us, payload_hash) per stored key of `scope`. fn
+  // must not use the store while the scan runs.
+  using DedupKeyFn = std::function<void(uint8_t, uint64_t, uint64_t, int64_t, uint64_t)>;
+  virtual void scan_dedup_state(const DedupScope& scope, const DedupKeyFn& fn) = 0;
+  void scan_dedup_state(const DedupKeyFn& fn) { scan_dedup_state(DedupScope{}, fn); }
 
   // Every row of a table, all columns in schema order (the dimension tables).
   virtual ResultTable read_table(const TableDef& table) = 0;
@@ -171,6 +190,18 @@ class Store {
   // by save_kafka_positions() in the transaction of the rows they follow. `topic` empty = all topics.
   virtual std::vector<StoredKafkaOffset> kafka_positions(std::string_view topic = {}) = 0;
   virtual void save_kafka_positions(std::span<const StoredKafkaOffset> positions, int64_t ingested_at_us) = 0;
+
+  // Fleet (docs/FLEET.md). A store that caches what its tables hold (the ClickHouse store's replay
+  // positions) reads it again from the tables before its next append: another worker may have written
+  // to a partition this one was just assigned.
+  virtual void reload_positions() {}
+  // Records that `member` owns `partitions` from now on: each gets an epoch above every one claimed for
+  // it before (outside any micro-batch; committed on its own). Returns the claims written.
+  virtual std::vector<KafkaClaim> claim_kafka_partitions(
+      std::span<const std::pair<std::string, int32_t>> partitions, std::string_view member,
+      int64_t claimed_at_us) = 0;
+  // The latest claim (highest epoch) of every partition ever claimed.
+  virtual std::vector<KafkaClaim> kafka_claims() = 0;
 
   // Attribution (SPEC 2.6, correlate/attribution.hpp). owe_attribution() records, in the current
   // transaction, that the rows stored with `ingested_at_us` still need attribution. attribute_pending()

@@ -72,6 +72,22 @@ struct FailureLog {
   }
 };
 
+// What the engine has stored, per partition: the next offset, to be committed to Kafka (set by `done` on
+// the engine's thread, taken by the poll thread), and the group counters other threads read.
+struct StoredOffsets {
+  std::mutex mutex;
+  std::map<std::pair<int, int32_t>, int64_t> next;  // (topic kind, partition) -> next offset
+  bool dirty = false;
+  std::atomic<uint64_t> fenced{0};
+
+  void record(int kind, int32_t partition, int64_t next_offset) {
+    std::lock_guard lock(mutex);
+    int64_t& n = next[{kind, partition}];
+    n = std::max(n, next_offset);
+    dirty = true;
+  }
+};
+
 // One message held back while its partition waits for the schema registry.
 struct Held {
   int64_t offset;
@@ -114,6 +130,17 @@ struct KafkaConsumer::Impl {
   std::atomic<bool> stop_requested{false};
   std::atomic<uint64_t> messages{0};
   std::shared_ptr<FailureLog> failures = std::make_shared<FailureLog>();
+  std::shared_ptr<StoredOffsets> stored = std::make_shared<StoredOffsets>();
+  Clock::time_point last_offset_commit;  // poll thread
+
+  // The group, for group_stats() from any thread.
+  std::atomic<bool> rebalancing{true};
+  std::atomic<uint64_t> rebalances{0};
+  std::atomic<size_t> assigned_count{0};
+  std::atomic<double> last_rebalance_seconds{0};
+  std::atomic<uint64_t> offset_commits{0};
+  std::atomic<uint64_t> offset_commit_errors{0};
+  Clock::time_point rebalance_started = Clock::now();  // poll thread
 
   // For lag(), from any thread.
   struct Assigned {
@@ -183,6 +210,8 @@ struct KafkaConsumer::Impl {
   void on_assign(rd_kafka_topic_partition_list_t* list);
   void on_revoke();
   std::optional<std::map<int32_t, int64_t>> stored_positions(const std::string& topic);
+  bool tell_assigned(const std::vector<std::pair<std::string, int32_t>>& partitions);
+  void commit_offsets(bool sync);
 
   // Pausing.
   void set_paused(const std::vector<Key>& keys, bool pause);
@@ -322,6 +351,10 @@ bool KafkaConsumer::Impl::create(std::string* error) {
 
 void KafkaConsumer::Impl::run() {
   while (!stop_requested) {
+    if (const auto now = Clock::now(); now - last_offset_commit >= milliseconds(1000)) {
+      last_offset_commit = now;
+      commit_offsets(false);
+    }
     if (failures->any) {
       if (paused_all) resume_all();  // a seek needs the partition fetching
       rewind_failed();
@@ -482,8 +515,14 @@ void KafkaConsumer::Impl::take_made() {
     const int kind = kind_of(s.kafka->topic.c_str());
     const int32_t partition = s.kafka->partition;
     const int64_t first = s.record_base + (s.format == BodyFormat::csv ? 2 : 1);
-    s.done = [log = failures, kind, partition, first](const SubmitResult& r) {
-      if (r.status == SubmitResult::Status::store_error || r.status == SubmitResult::Status::shutting_down)
+    const int64_t next = s.kafka->next_offset;
+    s.done = [log = failures, stored = stored, kind, partition, first, next](const SubmitResult& r) {
+      if (r.status == SubmitResult::Status::ok)
+        stored->record(kind, partition, next);
+      else if (r.status == SubmitResult::Status::fenced)
+        stored->fenced.fetch_add(1, std::memory_order_relaxed);  // another member's partition now
+      else if (r.status == SubmitResult::Status::store_error ||
+               r.status == SubmitResult::Status::shutting_down)
         log->add({kind, partition, first, r.error});
       else if (r.status == SubmitResult::Status::bad_input)
         std::fprintf(stderr, "advx serve: kafka: a submission from offset %lld was not decodable: %s\n",
@@ -593,11 +632,62 @@ std::optional<std::map<int32_t, int64_t>> KafkaConsumer::Impl::stored_positions(
   }
 }
 
+// The fleet's hook (claims, the engine's dedup scope) before the positions are read: retried, with every
+// partition paused, until the store answers; false once stopping.
+bool KafkaConsumer::Impl::tell_assigned(const std::vector<std::pair<std::string, int32_t>>& partitions) {
+  if (!hooks.assigned) return true;
+  for (bool paused_here = false;;) {
+    try {
+      hooks.assigned(partitions);
+      if (paused_here) resume_all();
+      return true;
+    } catch (const std::exception& e) {
+      log_line(std::string("cannot take the assignment in the store (retrying): ") + e.what());
+      if (stop_requested) return false;
+      if (!paused_all) {
+        pause_all();
+        paused_here = true;
+      }
+      std::this_thread::sleep_for(milliseconds(1000));
+    }
+  }
+}
+
+// Kafka's committed offsets follow the store (they are never read back: the store is the truth), for the
+// group's tools and lag exporters. Only partitions assigned now; asynchronous but at a revocation.
+void KafkaConsumer::Impl::commit_offsets(bool sync) {
+  std::map<std::pair<int, int32_t>, int64_t> next;
+  {
+    std::lock_guard lock(stored->mutex);
+    if (!stored->dirty) return;
+    stored->dirty = false;
+    next = stored->next;
+  }
+  TopicPartitionList l(int(next.size()));
+  for (const auto& [key, offset] : next)
+    if (parts.count(key))
+      rd_kafka_topic_partition_list_add(l.list, topics[size_t(key.first)].c_str(), key.second)->offset =
+          offset;
+  if (l.list->cnt == 0) return;
+  if (rd_kafka_commit(rk, l.list, sync ? 0 : 1) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    offset_commits.fetch_add(1, std::memory_order_relaxed);
+  else
+    offset_commit_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
 void KafkaConsumer::Impl::on_assign(rd_kafka_topic_partition_list_t* list) {
   std::map<std::string, std::map<int32_t, int64_t>> stored;
   std::vector<Assigned> now_assigned;
   parts.clear();
   next_retry.reset();
+  std::vector<std::pair<std::string, int32_t>> partitions;
+  for (int i = 0; i < list->cnt; ++i)
+    if (kind_of(list->elems[i].topic) >= 0)
+      partitions.emplace_back(list->elems[i].topic, list->elems[i].partition);
+  if (!tell_assigned(partitions)) {  // stopping
+    rd_kafka_assign(rk, nullptr);
+    return;
+  }
   for (int i = 0; i < list->cnt; ++i) {
     rd_kafka_topic_partition_t& p = list->elems[i];
     auto it = stored.find(p.topic);
@@ -620,6 +710,10 @@ void KafkaConsumer::Impl::on_assign(rd_kafka_topic_partition_list_t* list) {
     log_line(std::string("assign: ") + rd_kafka_err2str(err));
     return;
   }
+  last_rebalance_seconds = std::chrono::duration<double>(Clock::now() - rebalance_started).count();
+  rebalances.fetch_add(1, std::memory_order_relaxed);
+  assigned_count = now_assigned.size();
+  rebalancing = false;
   std::lock_guard lock(state_mutex);
   assigned = std::move(now_assigned);
 }
@@ -635,6 +729,15 @@ void KafkaConsumer::Impl::on_revoke() {
     submit_all_or_give_up();
   }
   hooks.flush();  // everything we submitted is committed before the next owner reads the positions
+  rebalancing = true;
+  rebalance_started = Clock::now();
+  if (rk && !rd_kafka_assignment_lost(rk)) commit_offsets(true);
+  {
+    std::lock_guard lock(stored->mutex);
+    stored->next.clear();
+    stored->dirty = false;
+  }
+  if (hooks.revoked) hooks.revoked(stop_requested.load());
   // librdkafka may keep an application's pause across assignments: resume what we paused while it is
   // still ours. (Resuming a partition that is not paused is not free either: it restarts
   // a pending offset lookup, so only what was paused is resumed.)
@@ -819,6 +922,18 @@ std::vector<PartitionLag> KafkaConsumer::lag() const {
     out.push_back({p.topic, p.partition, next, high >= 0 ? high : -1, impl_->paused_for_lag.load()});
   }
   return out;
+}
+
+KafkaGroupStats KafkaConsumer::group_stats() const {
+  KafkaGroupStats g;
+  g.rebalancing = impl_->rebalancing;
+  g.rebalances = impl_->rebalances;
+  g.assigned = impl_->assigned_count;
+  g.last_rebalance_seconds = impl_->last_rebalance_seconds;
+  g.offset_commits = impl_->offset_commits;
+  g.offset_commit_errors = impl_->offset_commit_errors;
+  g.fenced_submissions = impl_->stored->fenced;
+  return g;
 }
 
 uint64_t KafkaConsumer::messages() const { return impl_->messages.load(std::memory_order_relaxed); }

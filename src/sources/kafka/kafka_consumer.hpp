@@ -2,13 +2,14 @@
 // three topics and hands runs of messages to the engine as Submissions (KafkaBatcher says how).
 //
 // Exactly once: offsets live in the store, written by the engine in the same transaction as the rows they
-// produced (Submission.kafka = next offset of the partition). Kafka's own committed offsets are neither
-// written nor read (enable.auto.commit and enable.auto.offset.store are off). On every assignment the
-// consumer asks the store where each partition stands (hooks.positions) and starts there, at the beginning
-// of a partition the store has never seen. On a revocation it first submits what it has batched, waits
-// until the engine has committed all of it (hooks.flush), then gives the partitions up: so the next owner,
-// reading the positions, sees everything this consumer will ever commit for them. That needs the eager
-// rebalance protocol (the default range/roundrobin assignors); a cooperative assignor is refused.
+// produced (Submission.kafka = next offset of the partition). Kafka's own committed offsets are never read
+// (enable.auto.commit and enable.auto.offset.store are off); they are written after the store has the
+// rows (every second, and at a revocation), so that kafka-consumer-groups and lag exporters see the truth. On
+// every assignment the consumer asks the store where each partition stands (hooks.positions) and starts
+// there, at the beginning of a partition the store has never seen. On a revocation it first submits what it
+// has batched, waits until the engine has committed all of it (hooks.flush), then gives the partitions up: so
+// the next owner, reading the positions, sees everything this consumer will ever commit for them. That needs
+// the eager rebalance protocol (the default range/roundrobin assignors); a cooperative assignor is refused.
 //
 // Backpressure: when hooks.submit refuses (the engine's queue is full), the submission is kept and offered
 // again every 20 ms, in order; nothing is dropped. A short refusal just waits. After 250 ms of refusals
@@ -73,6 +74,23 @@ struct KafkaHooks {
   std::function<void()> flush;
   // The stored next offset per partition of `topic`.
   std::function<std::map<int32_t, int64_t>(const std::string& topic)> positions;
+  // Optional, for a fleet (docs/FLEET.md). `assigned` is called with the whole new assignment before its
+  // positions are read and before anything of it is submitted (a store error is retried like positions);
+  // `revoked` after a revocation's flush, before the partitions are given up; `closing` when the consumer
+  // is leaving the group (stop()).
+  std::function<void(const std::vector<std::pair<std::string, int32_t>>& partitions)> assigned;
+  std::function<void(bool closing)> revoked;
+};
+
+// The consumer's part in its group, for /metrics and /readyz.
+struct KafkaGroupStats {
+  bool rebalancing = true;            // from joining or a revocation until the next assignment (maybe empty)
+  uint64_t rebalances = 0;            // assignments received
+  size_t assigned = 0;                // partitions assigned now
+  double last_rebalance_seconds = 0;  // the last revocation (or the start) to its assignment, positions read
+  uint64_t offset_commits = 0;        // commits of stored offsets to Kafka that succeeded...
+  uint64_t offset_commit_errors = 0;  // ...and failed
+  uint64_t fenced_submissions = 0;    // submissions the engine refused as fenced
 };
 
 struct PartitionLag {
@@ -103,6 +121,7 @@ class KafkaConsumer {
   // Per assigned partition: where the consumer stands and where the partition ends (for /metrics).
   std::vector<PartitionLag> lag() const;
   uint64_t messages() const;  // messages consumed so far (one read again after a failed commit counts again)
+  KafkaGroupStats group_stats() const;
 
   struct Impl;
 

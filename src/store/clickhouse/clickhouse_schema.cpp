@@ -17,6 +17,7 @@ constexpr sv kRejectRequired[] = {"ingested_at"};
 constexpr sv kDedupRequired[] = {"stream", "key_hi", "key_lo", "event_time"};
 constexpr sv kHourlyRequired[] = {"hour"};
 constexpr sv kKafkaRequired[] = {"topic", "partition"};
+constexpr sv kClaimRequired[] = {"topic", "partition", "epoch"};
 constexpr sv kPendingRequired[] = {"ingested_at"};
 
 constexpr sv kReplacing = "ReplacingMergeTree(advx_version)";
@@ -53,10 +54,11 @@ const NamedLayout kLayouts[] = {
     {"rejects",
      {"intDiv(ingested_at_us, toInt64(86400000000))", "ingested_at_us", kRejectRequired,
       PartitionRule::micros_day, "ingested_at"}},
-    // event_time is a bigint of microseconds here (not a timestamp column): no _us suffix.
-    {"advx_dedup_state",
-     {"intDiv(event_time, toInt64(86400000000))", "(stream, key_hi, key_lo)", kDedupRequired,
-      PartitionRule::micros_day, "event_time"}},
+    // One partition: a micro-batch's keys are then one INSERT, one part, atomic. The Kafka positions are
+    // read from here (the largest source_record of a partition's source), so keys split over several
+    // inserts (one a day, as before) could leave a position past keys a crash did not write: a hole the
+    // replay would not fill. event_time is a bigint of microseconds here: no _us suffix.
+    {"advx_dedup_state", {"tuple()", "(stream, key_hi, key_lo)", kDedupRequired, PartitionRule::single, ""}},
     {"campaigns", {"tuple()", "ifNull(campaign_id, '')", {}, PartitionRule::single, ""}},
     {"creatives",
      {"tuple()", "(ifNull(campaign_id, ''), ifNull(creative_id, ''))", {}, PartitionRule::single, ""}},
@@ -64,6 +66,8 @@ const NamedLayout kLayouts[] = {
      {"intDiv(hour_us, toInt64(86400000000))", "(ifNull(campaign_id, ''), hour_us)", kHourlyRequired,
       PartitionRule::micros_day, "hour", kReplacing, kVersioned}},
     {"advx_kafka_offsets", {"tuple()", "(topic, `partition`)", kKafkaRequired, PartitionRule::single, ""}},
+    {"advx_kafka_claims",
+     {"tuple()", "(topic, `partition`, epoch)", kClaimRequired, PartitionRule::single, ""}},
     // Progress: a row when a pass starts (its version) and one when it ends (the mark): max() reads it.
     {"advx_attribution_progress",
      {"tuple()", "tuple()", {}, PartitionRule::single, "", "MergeTree", kProgressExtra}},

@@ -315,12 +315,16 @@ struct ClickHouseStore::Impl {
   std::vector<const TableDef*> table_order;
   std::map<std::pair<std::string, int64_t>, PendingInsert> inserts;
   std::map<std::string, std::pair<const TableDef*, std::string>> replacements;
+  // Event rows an append dropped because their table held them already (a replay after a crash), by table
+  // and source: the smallest and largest source_record dropped.
+  std::map<std::pair<const TableDef*, std::string>, std::pair<uint64_t, uint64_t>> replayed;
 
   void clear_batch() {
     in_batch = false;
     table_order.clear();
     inserts.clear();
     replacements.clear();
+    replayed.clear();
   }
 
   void set(const std::string& name, const std::string& value) {
@@ -367,6 +371,8 @@ struct ClickHouseStore::Impl {
   // there. Partitions left with no rows are left out.
   std::vector<PendingInsert> encode(const TableSlice& slice) {
     const TableDef& def = *slice.def;
+    const bool event_table = &def == &tables::kImpressions || &def == &tables::kClicks ||
+                             &def == &tables::kConversions || &def == &tables::kBidRequests;
     std::vector<ch::PartitionRows> parts = ch::split_by_partition(slice);
     const PositionColumns pos = position_columns(def);
     const auto* source = pos.present()
@@ -403,7 +409,17 @@ struct ClickHouseStore::Impl {
               last_known = it != held->second.end();
               last_mark = last_known ? it->second : 0;
             }
-            if (last_known && record[r] <= last_mark) continue;  // stored before: a replay
+            if (last_known && record[r] <= last_mark) {  // stored before: a replay
+              if (event_table && in_batch) {
+                auto [it, fresh] =
+                    replayed.try_emplace({&def, std::string(last_source)}, record[r], record[r]);
+                if (!fresh) {
+                  it->second.first = std::min(it->second.first, record[r]);
+                  it->second.second = std::max(it->second.second, record[r]);
+                }
+              }
+              continue;
+            }
           }
           part.rows[kept++] = r;
         }
@@ -497,8 +513,12 @@ struct ClickHouseStore::Impl {
   }
 };
 
-ClickHouseStore::ClickHouseStore(const std::string& url, StoreMode mode) : impl_(std::make_unique<Impl>()) {
-  impl_->endpoint = ch::parse_url(url);
+ClickHouseStore::ClickHouseStore(const std::string& url, StoreMode mode)
+    : ClickHouseStore(ch::parse_url(url), mode) {}
+
+ClickHouseStore::ClickHouseStore(const ch::Endpoint& endpoint, StoreMode mode)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->endpoint = endpoint;
   impl_->mode = mode;
   impl_->client = std::make_unique<ch::HttpClient>(impl_->endpoint);
   impl_->marks = std::make_shared<Watermarks>();
@@ -576,6 +596,32 @@ void ClickHouseStore::begin() {
 
 void ClickHouseStore::commit() {
   if (!impl_->in_batch) throw StoreError("clickhouse: commit() without begin()", Code::invalid);
+  // Rows of this batch that a crashed writer had stored already, without the rest of its micro-batch: its
+  // attribution debt may be missing (it is written after the event rows). They are owed attribution at
+  // the time they were stored, which a pass may have gone past since (another worker's debts move the
+  // mark): one debt at their earliest ingested_at covers them (clickhouse_attribution.cpp).
+  if (!impl_->replayed.empty()) {
+    const auto replayed = std::move(impl_->replayed);
+    impl_->replayed.clear();
+    std::optional<int64_t> earliest;
+    for (const auto& [key, range] : replayed) {
+      const ResultTable r = query(
+          "SELECT count() AS n, min(ingested_at_us) AS m FROM " + qualified(impl_->db(), key.first->name) +
+          " WHERE source = " + ch::quote_string(key.second) + " AND source_record BETWEEN " +
+          std::to_string(range.first) + " AND " + std::to_string(range.second));
+      if (r.rows() == 0 || r.column("n").int_at(0) == 0 || r.column("m").is_null(0)) continue;
+      const int64_t m = r.column("m").int_at(0);
+      earliest = std::min(earliest.value_or(m), m);
+    }
+    // The crashed writer's own debt, if it got written, covers them already (all rows of a micro-batch
+    // share its ingested_at): owed, it will be paid; paid, the pass saw the rows (written before it).
+    if (earliest) {
+      const ResultTable d =
+          query("SELECT count() AS n FROM " + qualified(impl_->db(), tables::kAttributionPending.name) +
+                " WHERE ingested_at_us = " + std::to_string(*earliest));
+      if (d.rows() == 0 || d.column("n").int_at(0) == 0) owe_attribution(*earliest);
+    }
+  }
   // The batch ends here whatever happens: after a failure the caller replays it, and the positions skip
   // what was stored.
   const std::vector<const TableDef*> table_order = std::move(impl_->table_order);
@@ -663,26 +709,41 @@ void ClickHouseStore::replace_table(const TableSlice& slice) {
   impl_->replace(*slice.def, rows);
 }
 
-void ClickHouseStore::scan_dedup_state(
-    const std::function<void(uint8_t, uint64_t, uint64_t, int64_t, uint64_t)>& fn) {
-  // Page by partition (a day), and within a large one by ranges of key_hi (a hash: even ranges hold
-  // about as many keys each), so no result is larger than about kScanChunkRows keys. Each page is one
-  // statement with wait_end_of_query=1, as every statement of the low layer: streaming without it would
-  // keep memory lower still, but an error after the first bytes would then arrive as the tail of a 200
-  // answer, and a scan that lost keys without a word would admit duplicates.
+void ClickHouseStore::scan_dedup_state(const DedupScope& scope, const DedupKeyFn& fn) {
+  // Page by partition, and within a large one by ranges of key_hi (a hash: even ranges hold about as
+  // many keys each), so no result is larger than about kScanChunkRows keys. Each page is one statement
+  // with wait_end_of_query=1, as every statement of the low layer: streaming without it would keep memory
+  // lower still, but an error after the first bytes would then arrive as the tail of a 200 answer, and a
+  // scan that lost keys without a word would admit duplicates. The table has one partition (see
+  // clickhouse_schema.cpp); a table made by an earlier advx, one a day, is read a day at a time.
   const std::string table = qualified(impl_->db(), tables::kDedupState.name);
+  std::string where_scope;
+  if (!scope.all) {
+    where_scope = " AND (NOT startsWith(ifNull(source, ''), 'kafka:')";
+    if (!scope.kafka_sources.empty()) {
+      where_scope += " OR source IN (";
+      for (size_t i = 0; i < scope.kafka_sources.size(); i++)
+        where_scope += (i ? ", " : "") + ch::quote_string(scope.kafka_sources[i]);
+      where_scope += ")";
+    }
+    where_scope += ")";
+  }
   const ResultTable parts =
       query("SELECT partition_id AS p, sum(rows) AS n FROM system.parts WHERE database = " +
             ch::quote_string(impl_->db()) + " AND table = " + ch::quote_string(tables::kDedupState.name) +
             " AND active GROUP BY p ORDER BY p");
   for (size_t i = 0; i < parts.rows(); i++) {
-    int64_t key = 0;
     const std::string& id = parts.column("p").texts[i];
-    if (!partition_key(ch::PartitionRule::micros_day, id, &key))
-      throw StoreError("clickhouse: advx_dedup_state has a partition named " + id +
-                           " (a table from another advx version?)",
-                       Code::internal);
-    const auto [lo, hi] = micros_day_range(key);
+    std::string where = " WHERE 1";
+    int64_t key = 0;
+    if (id != "all") {
+      if (!partition_key(ch::PartitionRule::micros_day, id, &key))
+        throw StoreError("clickhouse: advx_dedup_state has a partition named " + id +
+                             " (a table from another advx version?)",
+                         Code::internal);
+      const auto [lo, hi] = micros_day_range(key);
+      where = " WHERE event_time BETWEEN " + std::to_string(lo) + " AND " + std::to_string(hi);
+    }
     const uint64_t rows = uint64_t(parts.column("n").int_at(i));
     const uint64_t chunks = std::max<uint64_t>(1, (rows + kScanChunkRows - 1) / kScanChunkRows);
     // The first key_hi of chunk c (c < chunks): 2^64 * c / chunks.
@@ -693,7 +754,7 @@ void ClickHouseStore::scan_dedup_state(
       std::string sql =
           "SELECT toUInt8(ifNull(stream, 0)), toUInt64(ifNull(key_hi, 0)), toUInt64(ifNull(key_lo, 0)), "
           "toInt64(ifNull(event_time, 0)), toUInt64(ifNull(payload_hash, 0)) FROM " +
-          table + " WHERE event_time BETWEEN " + std::to_string(lo) + " AND " + std::to_string(hi);
+          table + where + where_scope;
       if (c > 0) sql += " AND key_hi >= " + std::to_string(bound(c));
       if (c + 1 < chunks) sql += " AND key_hi < " + std::to_string(bound(c + 1));
       const std::string body = impl_->client->execute(sql + " FORMAT RowBinary", impl_->settings);
@@ -783,6 +844,46 @@ std::vector<StoredKafkaOffset> ClickHouseStore::kafka_positions(std::string_view
   return out;
 }
 
+void ClickHouseStore::reload_positions() {
+  std::lock_guard<std::mutex> lock(impl_->marks->mutex);
+  for (auto& [name, t] : impl_->marks->tables) t.loaded = false;
+}
+
+std::vector<KafkaClaim> ClickHouseStore::claim_kafka_partitions(
+    std::span<const std::pair<std::string, int32_t>> partitions, std::string_view member,
+    int64_t claimed_at_us) {
+  if (partitions.empty()) return {};
+  // The epochs so far, then one INSERT of every new claim. Two members cannot claim one partition at the
+  // same moment: Kafka assigns it to one of them (a member that lost it without knowing only checks).
+  std::map<std::pair<std::string, int32_t>, int64_t> epoch;
+  for (const KafkaClaim& c : kafka_claims()) epoch[{c.topic, c.partition}] = c.epoch;
+  std::vector<KafkaClaim> out;
+  std::string values;
+  for (const auto& [topic, partition] : partitions) {
+    KafkaClaim c{topic, partition, 1, std::string(member)};
+    if (auto it = epoch.find({topic, partition}); it != epoch.end()) c.epoch = it->second + 1;
+    if (!values.empty()) values += ", ";
+    values += "(" + ch::quote_string(c.topic) + ", " + std::to_string(c.partition) + ", " +
+              std::to_string(c.epoch) + ", " + ch::quote_string(c.member) + ", " +
+              std::to_string(claimed_at_us) + ")";
+    out.push_back(std::move(c));
+  }
+  execute("INSERT INTO " + qualified(impl_->db(), tables::kKafkaClaims.name) +
+          " (topic, `partition`, epoch, member, claimed_at_us) VALUES " + values);
+  return out;
+}
+
+std::vector<KafkaClaim> ClickHouseStore::kafka_claims() {
+  const ResultTable r =
+      query("SELECT topic AS t, `partition` AS p, max(epoch) AS e, argMax(member, epoch) AS m FROM " +
+            qualified(impl_->db(), tables::kKafkaClaims.name) + " GROUP BY t, p ORDER BY t, p");
+  std::vector<KafkaClaim> out;
+  for (size_t i = 0; i < r.rows(); i++)
+    out.push_back({r.column("t").texts[i], int32_t(r.column("p").int_at(i)), r.column("e").int_at(i),
+                   r.column("m").is_null(i) ? std::string() : r.column("m").texts[i]});
+  return out;
+}
+
 ResultTable ClickHouseStore::query_read_only(std::string_view sql) {
   // readonly=1 whatever the mode: ClickHouse itself refuses writes, settings and table functions.
   ch::Settings s = impl_->settings;
@@ -822,5 +923,9 @@ const std::string& ClickHouseStore::database() const { return impl_->db(); }
 clickhouse::HttpClient& ClickHouseStore::client() { return *impl_->client; }
 
 const clickhouse::Settings& ClickHouseStore::settings() const { return impl_->settings; }
+
+void ClickHouseStore::set_setting(const std::string& name, const std::string& value) {
+  impl_->set(name, value);
+}
 
 }  // namespace advx

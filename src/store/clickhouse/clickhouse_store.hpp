@@ -29,6 +29,8 @@ class ClickHouseStore final : public Store {
   // Connects to clickhouse://[USER[:PASS]@]HOST:PORT/DB and, in read_write mode, creates DB when it is
   // missing. Throws StoreError (unavailable when the server cannot be reached: one line, for exit 1).
   explicit ClickHouseStore(const std::string& url, StoreMode mode = StoreMode::read_write);
+  // The same, from a parsed URL (a shard of a cluster store, clickhouse_cluster.hpp).
+  explicit ClickHouseStore(const clickhouse::Endpoint& endpoint, StoreMode mode = StoreMode::read_write);
   ~ClickHouseStore() override;
 
   const StoreGuarantees& guarantees() const override;
@@ -48,8 +50,8 @@ class ClickHouseStore final : public Store {
   void append(const TableSlice& slice) override;
   void replace_table(const TableSlice& slice) override;
 
-  void scan_dedup_state(
-      const std::function<void(uint8_t, uint64_t, uint64_t, int64_t, uint64_t)>& fn) override;
+  using Store::scan_dedup_state;
+  void scan_dedup_state(const DedupScope& scope, const DedupKeyFn& fn) override;
   ResultTable read_table(const TableDef& table) override;
   std::optional<int64_t> max_ingested_at() override;
   // From the rows' own positions: per `kafka:TOPIC/PARTITION` source, the offset after the largest
@@ -57,6 +59,11 @@ class ClickHouseStore final : public Store {
   // nothing: the positions are in the rows.
   std::vector<StoredKafkaOffset> kafka_positions(std::string_view topic = {}) override;
   void save_kafka_positions(std::span<const StoredKafkaOffset>, int64_t) override {}
+  // Drops the cached replay positions of every table: the next append reads them from the server.
+  void reload_positions() override;
+  std::vector<KafkaClaim> claim_kafka_partitions(std::span<const std::pair<std::string, int32_t>> partitions,
+                                                 std::string_view member, int64_t claimed_at_us) override;
+  std::vector<KafkaClaim> kafka_claims() override;
 
   void owe_attribution(int64_t ingested_at_us) override;
   AttributionResult attribute_pending(const AttributionWindows& windows) override;
@@ -78,8 +85,10 @@ class ClickHouseStore final : public Store {
   ResultTable query(std::string_view sql);
   const std::string& database() const;
   clickhouse::HttpClient& client();
-  // Settings every statement of this connection carries (max_memory_usage, ...).
+  // Settings every statement of this connection carries (max_memory_usage, ...), and one more of them
+  // (the cluster store's distributed_product_mode).
   const clickhouse::Settings& settings() const;
+  void set_setting(const std::string& name, const std::string& value);
 
  private:
   ClickHouseStore(const ClickHouseStore& parent, int);

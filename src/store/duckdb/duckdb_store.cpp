@@ -636,6 +636,37 @@ void DuckDbStore::save_kafka_positions(std::span<const StoredKafkaOffset> positi
   }
 }
 
+std::vector<KafkaClaim> DuckDbStore::claim_kafka_partitions(
+    std::span<const std::pair<std::string, int32_t>> partitions, std::string_view member,
+    int64_t claimed_at_us) {
+  std::map<std::pair<std::string, int32_t>, int64_t> epoch;
+  for (const KafkaClaim& c : kafka_claims()) epoch[{c.topic, c.partition}] = c.epoch;
+  std::vector<KafkaClaim> out;
+  std::string sql;
+  for (const auto& [topic, partition] : partitions) {
+    KafkaClaim c{topic, partition, 1, std::string(member)};
+    if (auto it = epoch.find({topic, partition}); it != epoch.end()) c.epoch = it->second + 1;
+    sql += "INSERT INTO advx_kafka_claims VALUES (" + quote_literal(c.topic) + ", " +
+           std::to_string(c.partition) + ", " + std::to_string(c.epoch) + ", " + quote_literal(c.member) +
+           ", make_timestamp(" + std::to_string(claimed_at_us) + "));";
+    out.push_back(std::move(c));
+  }
+  if (!sql.empty()) execute(sql);
+  return out;
+}
+
+std::vector<KafkaClaim> DuckDbStore::kafka_claims() {
+  const ResultTable r = query(
+      "SELECT topic, partition, max(epoch), arg_max(member, epoch) FROM advx_kafka_claims GROUP BY ALL "
+      "ORDER BY ALL");
+  std::vector<KafkaClaim> out;
+  for (size_t i = 0; i < r.rows(); i++)
+    out.push_back({r.columns[0].text_at(i), static_cast<int32_t>(r.columns[1].int_at(i)),
+                   r.columns[2].int_at(i),
+                   r.columns[3].is_null(i) ? std::string() : r.columns[3].text_at(i)});
+  return out;
+}
+
 DuckDbStore::~DuckDbStore() = default;
 
 void DuckDbStore::interrupt() { duckdb_interrupt(impl_->con); }
@@ -838,12 +869,20 @@ ResultTable DuckDbStore::query_read_only(std::string_view sql) {
   return last;
 }
 
-void DuckDbStore::scan_dedup_state(
-    const std::function<void(uint8_t, uint64_t, uint64_t, int64_t, uint64_t)>& fn) {
+void DuckDbStore::scan_dedup_state(const DedupScope& scope, const DedupKeyFn& fn) {
   impl_->close_appenders();
   Prepared p;
-  const char* sql = "SELECT stream, key_hi, key_lo, event_time, payload_hash FROM advx_dedup_state";
-  if (duckdb_prepare(impl_->con, sql, &p.p) != DuckDBSuccess) {
+  std::string sql = "SELECT stream, key_hi, key_lo, event_time, payload_hash FROM advx_dedup_state";
+  if (!scope.all) {
+    sql += " WHERE NOT starts_with(coalesce(source, ''), 'kafka:')";
+    if (!scope.kafka_sources.empty()) {
+      sql += " OR source IN (";
+      for (size_t i = 0; i < scope.kafka_sources.size(); i++)
+        sql += (i ? ", " : "") + quote_literal(scope.kafka_sources[i]);
+      sql += ")";
+    }
+  }
+  if (duckdb_prepare(impl_->con, sql.c_str(), &p.p) != DuckDBSuccess) {
     const char* err = duckdb_prepare_error(p.p);
     throw duckdb_error("cannot read advx_dedup_state: " + one_line(err ? err : "prepare failed"));
   }

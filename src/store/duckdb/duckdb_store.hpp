@@ -50,12 +50,15 @@ class DuckDbStore final : public Store {
   // Replaces a dimension table's content (inside the current transaction if one is open).
   void replace_table(const TableSlice& slice) override;
 
-  void scan_dedup_state(
-      const std::function<void(uint8_t, uint64_t, uint64_t, int64_t, uint64_t)>& fn) override;
+  using Store::scan_dedup_state;
+  void scan_dedup_state(const DedupScope& scope, const DedupKeyFn& fn) override;
   ResultTable read_table(const TableDef& table) override;
   std::optional<int64_t> max_ingested_at() override;
   std::vector<StoredKafkaOffset> kafka_positions(std::string_view topic = {}) override;
   void save_kafka_positions(std::span<const StoredKafkaOffset> positions, int64_t ingested_at_us) override;
+  std::vector<KafkaClaim> claim_kafka_partitions(std::span<const std::pair<std::string, int32_t>> partitions,
+                                                 std::string_view member, int64_t claimed_at_us) override;
+  std::vector<KafkaClaim> kafka_claims() override;
 
   void owe_attribution(int64_t ingested_at_us) override;
   AttributionResult attribute_pending(const AttributionWindows& windows) override;

@@ -427,6 +427,76 @@ TEST_F(KafkaConsumerTest, RebalanceBetweenTwoConsumersLosesAndRepeatsNothing) {
   expect_exactly_once(kafka, topics(), engine, o.csv_columns);
 }
 
+// What the group's tools see (docs/FLEET.md): the offsets the store holds are committed to Kafka after the
+// rows are stored, the assignment goes through the fleet hooks first, and the group counters follow.
+std::map<int32_t, int64_t> kafka_committed(const MockKafka& kafka, const std::string& group,
+                                           const std::string& topic, int partitions) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", kafka.bootstraps().c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  std::map<int32_t, int64_t> out;
+  if (!rk) return out;
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; p++) rd_kafka_topic_partition_list_add(l, topic.c_str(), p);
+  if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    for (int i = 0; i < l->cnt; i++)
+      if (l->elems[i].offset >= 0) out[l->elems[i].partition] = l->elems[i].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+TEST_F(KafkaConsumerTest, StoredOffsetsAreCommittedToKafkaAndTheFleetHooksSeeTheAssignment) {
+  for (int i = 0; i < 600; ++i) kafka.produce(imps, i % 3, imp(i));
+  kafka.flush();
+  FakeEngine engine;
+  KafkaOptions o = options();
+  o.events_topic = "";
+  o.bid_requests_topic = "";
+  std::mutex m;
+  std::vector<std::vector<std::pair<std::string, int32_t>>> assignments;
+  std::vector<bool> revocations;
+  KafkaHooks h = engine.hooks();
+  h.assigned = [&](const std::vector<std::pair<std::string, int32_t>>& parts) {
+    // Before anything of the assignment is submitted.
+    EXPECT_EQ(count_records(engine), 0u);
+    std::lock_guard lock(m);
+    assignments.push_back(parts);
+  };
+  h.revoked = [&](bool closing) {
+    std::lock_guard lock(m);
+    revocations.push_back(closing);
+  };
+  KafkaConsumer consumer(o, h, nullptr);
+  EXPECT_TRUE(consumer.group_stats().rebalancing);  // joining
+  std::string error;
+  ASSERT_TRUE(consumer.start(&error)) << error;
+  ASSERT_TRUE(wait_for([&] { return count_records(engine) >= 600; }, 30s)) << count_records(engine);
+  const std::map<int32_t, int64_t> want{{0, 200}, {1, 200}, {2, 200}};
+  EXPECT_EQ(engine.positions(imps), want);
+  // Committed to Kafka within about a second of being stored.
+  EXPECT_TRUE(wait_for([&] { return kafka_committed(kafka, o.group_id, imps, 3) == want; }, 15s))
+      << kafka_committed(kafka, o.group_id, imps, 3).size();
+  const KafkaGroupStats g = consumer.group_stats();
+  EXPECT_FALSE(g.rebalancing);
+  EXPECT_EQ(g.rebalances, 1u);
+  EXPECT_EQ(g.assigned, 3u);
+  EXPECT_GE(g.offset_commits, 1u);
+  EXPECT_EQ(g.offset_commit_errors, 0u);
+  EXPECT_EQ(g.fenced_submissions, 0u);
+  consumer.stop();
+  std::lock_guard lock(m);
+  ASSERT_EQ(assignments.size(), 1u);
+  const std::vector<std::pair<std::string, int32_t>> all{{imps, 0}, {imps, 1}, {imps, 2}};
+  auto got = assignments[0];
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, all);
+  EXPECT_EQ(revocations, std::vector<bool>{true});  // leaving the group at stop
+}
+
 // Not an assertion: the consume rate from the mock cluster with an engine that does nothing, for
 // docs/BENCHMARKS.md. Timed once every partition delivers (the group join, ~3 s in the mock, and
 // librdkafka's 0.5 s retry when a partition's leader is not known yet at assignment are left out). The

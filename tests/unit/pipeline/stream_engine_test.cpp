@@ -445,5 +445,137 @@ TEST_F(Engine, NewDimensionsApplyFromTheNextBatch) {
   EXPECT_EQ(sql("SELECT count(*) FROM creatives WHERE creative_id = 'cr9'"), "1\n");
 }
 
+// ---- a fleet (docs/FLEET.md): fencing, partitions moving between workers, the attribution lead ------------
+
+Submission kafka_imp(const std::string& id, int32_t partition, int64_t offset) {
+  Submission s = json(imp(id, "2026-11-01T10:00:00Z"));
+  s.source = "kafka:t/" + std::to_string(partition);
+  s.record_base = offset - 1;  // line 1 is the message at `offset`
+  s.kafka = KafkaPosition{"t", partition, offset + 1, offset};
+  return s;
+}
+
+class Fleet : public Engine {
+ protected:
+  void SetUp() override {
+    options.fleet_member = "w1";
+    open();
+    // A second worker on the same database (DuckDB: one process, two connections; on ClickHouse these are
+    // two processes, tests/e2e/fleet_e2e_test.cpp).
+    other_store = store->another_duckdb_connection();
+    StreamEngineOptions o = options;
+    o.fleet_member = "w2";
+    other = std::make_unique<StreamEngine>(*other_store, test_dims(), o);
+    other->start();
+  }
+  void TearDown() override {
+    other.reset();
+    other_store.reset();
+  }
+  static SubmitResult run_on(StreamEngine& e, Submission s) {
+    auto promise = std::make_shared<std::promise<SubmitResult>>();
+    std::future<SubmitResult> f = promise->get_future();
+    s.done = [promise](const SubmitResult& r) { promise->set_value(r); };
+    EXPECT_TRUE(e.submit(std::move(s)));
+    return f.get();
+  }
+  std::unique_ptr<DuckDbStore> other_store;
+  std::unique_ptr<StreamEngine> other;
+};
+
+// A partition moves from w1 to w2 and back. Each owner reads where it stands from the store and rebuilds
+// its dedup keys from the store's: a duplicate of what the other stored meanwhile is found. A batch of
+// the old owner after the new one claimed the partition is fenced: nothing of it is stored.
+TEST_F(Fleet, PartitionsMoveBetweenWorkersWithExactPositionsDedupAndFencing) {
+  engine->kafka_partitions_assigned({{"t", 0}});
+  EXPECT_EQ(run(kafka_imp("a", 0, 0)).status, SubmitResult::Status::ok);
+  EXPECT_EQ(run(kafka_imp("b", 0, 1)).status, SubmitResult::Status::ok);
+
+  other->kafka_partitions_assigned({{"t", 0}});  // the rebalance: w2 claims t/0 (epoch 2)
+  EXPECT_EQ(other->kafka_positions("t"), (std::map<int32_t, int64_t>{{0, 2}}));
+  // w1 did not learn of it yet (a zombie): its next batch of t/0 is refused.
+  const SubmitResult z = run(kafka_imp("z", 0, 2));
+  EXPECT_EQ(z.status, SubmitResult::Status::fenced);
+  EXPECT_EQ(engine->stats().fenced_batches, 1u);
+  // The new owner stores from where the store stands; a copy of "a" (stored by w1) is a duplicate.
+  const SubmitResult c = run_on(*other, kafka_imp("c", 0, 2));
+  EXPECT_EQ(c.status, SubmitResult::Status::ok);
+  EXPECT_EQ(c.stored, 1u);
+  const SubmitResult dup = run_on(*other, kafka_imp("a", 0, 3));
+  EXPECT_EQ(dup.duplicates, 1u);
+
+  engine->kafka_partitions_assigned({{"t", 0}});  // and back to w1 (epoch 3)
+  // Its engine stood at offset 2 (from its own last commit): it forgot that; the store says 4.
+  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{0, 4}}));
+  const SubmitResult c2 = run(kafka_imp("c", 0, 4));  // "c" was stored by w2: found in the store's keys
+  EXPECT_EQ(c2.status, SubmitResult::Status::ok);
+  EXPECT_EQ(c2.duplicates, 1u);
+  EXPECT_EQ(c2.stored, 0u);
+  EXPECT_EQ(run(kafka_imp("d", 0, 5)).stored, 1u);
+  // w2 is the zombie now.
+  EXPECT_EQ(run_on(*other, kafka_imp("y", 0, 4)).status, SubmitResult::Status::fenced);
+  EXPECT_EQ(sql("SELECT event_key, source_record FROM impressions ORDER BY source_record"),
+            "a,0\nb,1\nc,2\nd,5\n");
+  EXPECT_EQ(sql("SELECT max(epoch), arg_max(member, epoch) FROM advx_kafka_claims"), "3,w1\n");
+}
+
+// A fenced batch holding submissions of other partitions stores those at once: only the fenced
+// partition's are refused. An HTTP body in it is answered as a failed commit (503), to be sent again.
+TEST_F(Fleet, AFencedBatchStoresItsOtherSubmissions) {
+  engine->kafka_partitions_assigned({{"t", 0}, {"t", 1}});
+  other_store->claim_kafka_partitions(std::vector<std::pair<std::string, int32_t>>{{"t", 1}}, "w2", 1);
+  auto fenced = std::make_shared<std::promise<SubmitResult>>();
+  auto kept = std::make_shared<std::promise<SubmitResult>>();
+  auto http = std::make_shared<std::promise<SubmitResult>>();
+  Submission s1 = kafka_imp("f", 1, 0);
+  s1.done = [fenced](const SubmitResult& r) { fenced->set_value(r); };
+  Submission s0 = kafka_imp("k", 0, 0);
+  s0.done = [kept](const SubmitResult& r) { kept->set_value(r); };
+  Submission h = json(imp("h", "2026-11-01T10:00:00Z"), "http:/v1/impressions");
+  h.done = [http](const SubmitResult& r) { http->set_value(r); };
+  // One batch: queued together before the engine takes them (the first may go alone; then the rest
+  // still meet the fence in theirs).
+  ASSERT_TRUE(engine->submit(std::move(s1)));
+  ASSERT_TRUE(engine->submit(std::move(s0)));
+  ASSERT_TRUE(engine->submit(std::move(h)));
+  EXPECT_EQ(fenced->get_future().get().status, SubmitResult::Status::fenced);
+  EXPECT_EQ(kept->get_future().get().stored, 1u);
+  const SubmitResult hr = http->get_future().get();
+  if (hr.status == SubmitResult::Status::ok) {  // it went in a batch of its own
+    EXPECT_EQ(hr.stored, 1u);
+    EXPECT_EQ(sql("SELECT event_key FROM impressions ORDER BY 1"), "h\nk\n");
+  } else {
+    EXPECT_EQ(hr.status, SubmitResult::Status::store_error);
+    EXPECT_EQ(sql("SELECT event_key FROM impressions ORDER BY 1"), "k\n");
+    Submission again = json(imp("h", "2026-11-01T10:00:00Z"), "http:/v1/impressions");
+    EXPECT_EQ(run(std::move(again)).stored, 1u);
+  }
+}
+
+// A worker that does not lead attribution runs no pass, not even at stop: its debts stay owed for the
+// leader. Giving up the lead with a final pass attributes what is stored first.
+TEST_F(Fleet, AttributionRunsOnlyWhileThisWorkerLeads) {
+  other->set_attribution_enabled(false);
+  engine->set_attribution_enabled(false);
+  run(json(imp("i1", "2026-11-01T10:00:00Z", "u7")));
+  Submission clicks;
+  clicks.stream = Stream::events;
+  clicks.format = BodyFormat::csv;
+  clicks.body =
+      "event_id,event_timestamp,user_id,ad_campaign_id,event_type\nk1,2026-11-01T10:30:00Z,u7,c1,click\n";
+  clicks.source = "test";
+  EXPECT_EQ(run(std::move(clicks)).stored, 1u);
+  engine->stop();
+  EXPECT_EQ(engine->stats().attribution_runs, 0u);
+  EXPECT_EQ(sql("SELECT attribution FROM clicks"), "NULL\n");
+  EXPECT_EQ(sql("SELECT count(*) > 0 FROM advx_attribution_pending"), "true\n");
+  // The other worker takes the lead, then hands it over with a final pass.
+  other->set_attribution_enabled(true);
+  other->set_attribution_enabled(false, /*final_pass=*/true);
+  EXPECT_GE(other->stats().attribution_runs, 1u);
+  EXPECT_EQ(sql("SELECT attribution, attributed_impression_key FROM clicks"), "attributed,i1\n");
+  EXPECT_EQ(sql("SELECT count(*) FROM advx_attribution_pending"), "0\n");
+}
+
 }  // namespace
 }  // namespace advx
