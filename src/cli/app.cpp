@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/publish_command.hpp"
+
 namespace advx::cli {
 
 int run(int argc, char** argv) {
@@ -18,6 +20,7 @@ int run(int argc, char** argv) {
   add_export_command(app, result);
   add_serve_command(app, result);
   add_check_command(app, result);
+  add_publish_command(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -753,6 +753,8 @@ class OcfDecoder final : public Decoder {
  public:
   explicit OcfDecoder(const AvroFieldPaths& paths) : paths_(paths) {}
 
+  const std::string& writer_schema() const { return schema_json_; }
+
   size_t decode(std::string_view data, bool at_end, RawBatch& out) override {
     try {
       return decode_impl(data, at_end, out);
@@ -1024,6 +1026,7 @@ class OcfDecoder final : public Decoder {
       fatal("Avro file header has no avro.schema", 0);
       return false;
     }
+    schema_json_.assign(schema_json);
     std::string error;
     datum_ = std::make_unique<AvroDatumDecoder::Impl>();
     if (!avro::parse_schema(schema_json, datum_->schema, &error)) {
@@ -1036,6 +1039,7 @@ class OcfDecoder final : public Decoder {
   }
 
   AvroFieldPaths paths_;
+  std::string schema_json_;  // the header's avro.schema, as written
   State state_ = State::header;
   Codec codec_ = Codec::null;
   char sync_[16] = {};
@@ -1052,5 +1056,10 @@ std::unique_ptr<Decoder> make_avro_decoder(const AvroFieldPaths& paths) {
 }
 
 std::unique_ptr<Decoder> make_avro_decoder() { return make_avro_decoder(AvroFieldPaths()); }
+
+std::string_view ocf_writer_schema(const Decoder& decoder) {
+  const auto* ocf = dynamic_cast<const OcfDecoder*>(&decoder);
+  return ocf ? std::string_view(ocf->writer_schema()) : std::string_view();
+}
 
 }  // namespace advx

@@ -60,4 +60,10 @@ class AvroDatumDecoder {
 // make_avro_decoder() (formats/decoder.hpp) with the default paths; this one takes user paths.
 std::unique_ptr<Decoder> make_avro_decoder(const AvroFieldPaths& paths);
 
+// The writer schema (the JSON text of the header's avro.schema, byte for byte) of the Object Container File
+// that `decoder`, one made by make_avro_decoder, reads: empty until its header is read, and for another
+// decoder. `advx publish` registers it with a schema registry, so that each record's bytes (RawBatch::raw,
+// the datum) can travel as a Confluent-framed message.
+std::string_view ocf_writer_schema(const Decoder& decoder);
+
 }  // namespace advx

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/csv/csv_columns.hpp"
 #include "formats/csv/csv_parser.hpp"
 #include "formats/decoder.hpp"
 
@@ -159,5 +160,7 @@ class CsvDecoder final : public Decoder {
 }  // namespace
 
 std::unique_ptr<Decoder> make_csv_decoder() { return std::make_unique<CsvDecoder>(); }
+
+int csv_column_field(std::string_view header_name) { return find_field(trim(header_name)); }
 
 }  // namespace advx

@@ -11,6 +11,10 @@
 //    registry does not know costs one request, not one per message;
 //  - unavailable: no connection, a timeout, a 5xx, or an answer that is not the documented JSON. Transient:
 //    the caller retries later and neither skips nor rejects the message.
+//
+// The producer side (`advx publish`) registers writer schemas: POST {url}/subjects/{subject}/versions with
+// {"schema": "<the schema JSON>"} -> {"id": N}. Registering a schema the subject already has gives its
+// existing id (the registry's rule), so publishing the same files again sends the same ids.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -18,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace advx {
 
@@ -35,6 +40,13 @@ class SchemaRegistry {
   // (optional) says why otherwise, in one line.
   Lookup schema(int32_t id, std::shared_ptr<const std::string>* out, std::string* error);
 
+  // Registers `schema` under `subject` (Confluent's TopicNameStrategy: "<topic>-value") and sets `id`. Cached
+  // per (subject, schema text), and the id is remembered as that schema's, so it costs one request per
+  // schema. False with a one-line `error` when the registry cannot be reached, refuses the schema (4xx:
+  // e.g. 409 incompatible, 422 invalid) or answers something else than {"id": N}.
+  bool register_schema(const std::string& subject, const std::string& schema, int32_t* id,
+                       std::string* error);
+
   // How long a "schema not found" answer is believed before asking again (0: never remembered).
   void set_negative_ttl_ms(int ms) { negative_ttl_ms_ = ms; }
 
@@ -45,6 +57,9 @@ class SchemaRegistry {
 
  private:
   Lookup fetch(int32_t id, std::shared_ptr<const std::string>* out, std::string* error);
+  // One request on the shared handle (fetch_mutex_ held): false with `error` when no HTTP answer came.
+  bool perform(const std::string& url, const std::string* post_body, long* status, std::string* body,
+               std::string* error);
 
   std::string url_;
   int timeout_ms_;
@@ -53,11 +68,13 @@ class SchemaRegistry {
   mutable std::mutex cache_mutex_;
   std::map<int32_t, std::shared_ptr<const std::string>> found_;
   std::map<int32_t, std::chrono::steady_clock::time_point> unknown_until_;
+  std::map<std::pair<std::string, std::string>, int32_t> registered_;  // (subject, schema) -> id
   uint64_t requests_ = 0;
 
   std::mutex fetch_mutex_;   // one request at a time: the same id is never fetched twice concurrently
   void* curl_ = nullptr;     // CURL*, reused (keep-alive) under fetch_mutex_
   void* headers_ = nullptr;  // curl_slist*
+  void* post_headers_ = nullptr;  // curl_slist*: Accept and Content-Type
 };
 
 }  // namespace advx
