@@ -24,6 +24,7 @@
 #include "server/metrics.hpp"
 #include "server/query_pool.hpp"
 #include "sources/kafka/kafka_consumer.hpp"
+#include "sources/kafka/kafka_forwarder.hpp"
 #include "sources/kafka/schema_registry.hpp"
 
 namespace advx::cli {
@@ -97,7 +98,17 @@ int run_serve(const ServeArgs& a) {
   StreamEngineOptions options = c.engine;
   // With Kafka, a worker is a fleet member: it fences its batches by its claims and leads attribution only
   // while it holds partition 0 of the first topic it reads (docs/FLEET.md).
-  if (c.kafka_enabled) options.fleet_member = fleet_member_id();
+  std::unique_ptr<KafkaForwarder> forwarder;  // records of another partition's users go there (FLEET.md)
+  if (c.kafka_enabled) {
+    options.fleet_member = fleet_member_id();
+    forwarder = std::make_unique<KafkaForwarder>(c.kafka_brokers, c.kafka_properties);
+    if (!forwarder->start(&error)) {
+      std::fprintf(stderr, "advx serve: kafka: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    options.forward = [f = forwarder.get()](const ForwardedRecord& r) { f->forward(r); };
+    options.flush_forwards = [f = forwarder.get()] { f->flush(); };
+  }
   const std::string leader_topic = !c.impressions_topic.empty() ? c.impressions_topic
                                    : !c.events_topic.empty()    ? c.events_topic
                                                                 : c.bid_requests_topic;

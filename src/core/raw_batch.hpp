@@ -87,6 +87,23 @@ struct RawBatch {
     raw.pop_back();
   }
 
+  // Keeps the rows whose `keep` entry is non-zero, in order (rejects are not rows: they stay).
+  void keep_rows(const std::vector<uint8_t>& keep) {
+    size_t out = 0;
+    for (size_t r = 0; r < record_no.size(); r++) {
+      if (!keep[r]) continue;
+      if (out != r) {
+        for (auto& c : columns) c[out] = c[r];
+        record_no[out] = record_no[r];
+        raw[out] = raw[r];
+      }
+      ++out;
+    }
+    for (auto& c : columns) c.resize(out);
+    record_no.resize(out);
+    raw.resize(out);
+  }
+
   void clear() {
     for (auto& c : columns) c.clear();
     record_no.clear();

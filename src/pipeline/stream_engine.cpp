@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/crash_point.hpp"
+#include "core/kafka_partition.hpp"
 #include "core/time_util.hpp"
 #include "formats/avro/avro_decoder.hpp"
 #include "formats/format_detect.hpp"
@@ -75,6 +76,8 @@ struct StreamEngine::Batch {
   std::array<StreamSummary, kStreamCount> summary;
   std::array<uint64_t, kStreamCount> late{};
   std::array<LagHistogram, kStreamCount> lag;  // of the stored rows
+  std::array<uint64_t, kStreamCount> forwarded{};
+  bool forwarding = false;  // records were queued to the forwarding producer: flushed before the commit
   size_t records = 0;
   int64_t ingested_at_us = 0;
   std::chrono::steady_clock::time_point started;
@@ -349,6 +352,7 @@ void StreamEngine::process(Submission& s, Batch& batch) {
     batch.results.push_back(std::move(r));
     return;
   }
+  if (s.kafka && s.kafka->partitions > 0 && options_.forward) forward_miskeyed(s, raw, r, batch);
   if (s.record_base != 0) {
     for (uint64_t& n : raw.record_no) n = uint64_t(int64_t(n) + s.record_base);
     for (RejectRecord& rej : raw.rejects) rej.record_no = uint64_t(int64_t(rej.record_no) + s.record_base);
@@ -398,6 +402,44 @@ void StreamEngine::process(Submission& s, Batch& batch) {
   batch.results.push_back(std::move(r));
 }
 
+// The producer contract (docs/FLEET.md): a topic is keyed by user_id, so a user's records share a partition
+// and one worker holds them all. A record whose user_id belongs to another partition is not stored here:
+// it is sent on to that partition (Kafka Streams' repartitioning), whose owner dedups and stores it. Its
+// offset here is passed over: the records after it move the partition's position. (After a crash it may
+// be sent twice: the copy is a duplicate there, stored once.)
+void StreamEngine::forward_miskeyed(const Submission& s, RawBatch& raw, SubmitResult& r, Batch& batch) {
+  const int user = s.stream == Stream::impressions ? int(ImpressionField::user_id)
+                   : s.stream == Stream::events    ? int(EventField::user_id)
+                                                   : int(BidRequestField::user_id);
+  std::vector<uint8_t> keep(raw.rows(), 1);
+  uint64_t forwarded = 0;
+  for (size_t row = 0; row < raw.rows(); row++) {
+    const Cell& c = raw.columns[size_t(user)][row];
+    if (c.type != CellType::string || c.text.empty()) continue;
+    const int32_t home = kafka_partition_of(c.text, s.kafka->partitions);
+    if (home == s.kafka->partition) continue;
+    ForwardedRecord f;
+    f.topic = s.kafka->topic;
+    f.partition = home;
+    f.key = c.text;
+    if (s.format == BodyFormat::avro_datums) {
+      f.value.assign(1, '\0');
+      for (int shift = 24; shift >= 0; shift -= 8) f.value += char((uint32_t(s.schema_id) >> shift) & 0xff);
+    }
+    f.value.append(raw.raw[row]);
+    f.origin = s.kafka->topic + "/" + std::to_string(s.kafka->partition) + "/" +
+               std::to_string(int64_t(raw.record_no[row]) + s.record_base);
+    options_.forward(f);
+    keep[row] = 0;
+    ++forwarded;
+  }
+  if (forwarded == 0) return;
+  raw.keep_rows(keep);
+  r.forwarded = forwarded;
+  batch.forwarded[size_t(s.stream)] += forwarded;
+  batch.forwarding = true;
+}
+
 void StreamEngine::finish_batch(Batch& batch, bool committed, const std::string& error) {
   {
     std::lock_guard lock(mutex_);  // counters first: whoever gets an answer sees them
@@ -409,6 +451,7 @@ void StreamEngine::finish_batch(Batch& batch, bool committed, const std::string&
           stats_.watermark_us[size_t(i)] = max_event_time_us_[size_t(i)] - options_.allowed_lateness_us;
       }
       for (int i = 0; i < kStreamCount; i++) stats_.event_lag[size_t(i)].merge(batch.lag[size_t(i)]);
+      for (int i = 0; i < kStreamCount; i++) stats_.forwarded[size_t(i)] += batch.forwarded[size_t(i)];
       stats_.dedup_keys = dedup_->entries();
       stats_.dedup_spilled_keys = dedup_->spilled_entries();
       stats_.dedup_memory_bytes = dedup_->memory_bytes();
@@ -550,6 +593,8 @@ void StreamEngine::run() {
       try {
         std::vector<StoredKafkaOffset> positions;
         for (const auto& [key, next] : batch.kafka) positions.push_back({key.first, key.second, next});
+        // Forwarded records are acknowledged by Kafka before the positions that pass over them commit.
+        if (batch.forwarding && options_.flush_forwards) options_.flush_forwards();
         if (!positions.empty()) store_.save_kafka_positions(positions, batch.ingested_at_us);
         owe_attribution(store_, batch.ingested_at_us);
         const auto commit_start = std::chrono::steady_clock::now();

@@ -50,6 +50,18 @@ struct KafkaPosition {
   // store_error "out of sequence": after a failed commit, a later run of the same partition must not be
   // stored past the failed one (the consumer seeks back and sends again). -1: no check.
   int64_t first_offset = -1;
+  // The topic's partition count (0: not known). With it and StreamEngineOptions::forward, a record whose
+  // user_id belongs to another partition (the producer contract, docs/FLEET.md) is forwarded there.
+  int32_t partitions = 0;
+};
+
+// A record that arrived on a partition its user_id does not belong to, sent on to the one it does.
+struct ForwardedRecord {
+  std::string topic;
+  int32_t partition = 0;  // its user's partition
+  std::string_view key;   // the user_id
+  std::string value;      // the message as the topic carries it (Avro: Confluent-framed again)
+  std::string origin;     // TOPIC/PARTITION/OFFSET it was read at
 };
 
 // How a submission's body is encoded.
@@ -79,7 +91,9 @@ struct SubmitResult {
   uint64_t read = 0;
   uint64_t stored = 0;
   uint64_t duplicates = 0;
-  uint64_t late = 0;                               // stored, but behind the watermark (SPEC 2.6)
+  uint64_t late = 0;  // stored, but behind the watermark (SPEC 2.6)
+  // Kafka: records forwarded to their user's partition (not counted in `read`: its reader counts them).
+  uint64_t forwarded = 0;
   std::array<uint64_t, kReasonCount> by_reason{};  // rejected and filtered, by reason
   uint64_t rejected() const;
   uint64_t filtered() const;
@@ -118,6 +132,12 @@ struct StreamEngineOptions {
   // Kafka partition another member claimed since (fencing), and the attribution thread runs its passes
   // only while set_attribution_enabled(true) says this worker leads them.
   std::string fleet_member;
+  // A fleet worker's producer for records whose user_id belongs to another partition than the one they
+  // came on: `forward` queues one, `flush_forwards` waits until every one queued is acknowledged (before
+  // the micro-batch that read them commits; it throws StoreError when they cannot be, and the batch is
+  // tried again). Unset: such records are stored where they arrive (one process holds every partition).
+  std::function<void(const ForwardedRecord&)> forward;
+  std::function<void()> flush_forwards;
 };
 
 // Counters for /metrics and the logs; a snapshot, consistent within itself.
@@ -130,7 +150,10 @@ struct EngineStats {
   uint64_t commits = 0;
   uint64_t store_errors = 0;
   uint64_t attribution_runs = 0;
-  uint64_t fenced_batches = 0;  // micro-batches refused because another member claimed a partition of them
+  uint64_t fenced_batches = 0;
+  std::array<uint64_t, kStreamCount>
+      forwarded{};  // records sent on to their user's partition  // micro-batches refused because another
+                    // member claimed a partition of them
   double last_commit_seconds = 0;
   // Committed micro-batches only, like the counters above.
   LatencyHistogram batch_seconds;   // a micro-batch: its first submission taken to its commit done
@@ -201,6 +224,7 @@ class StreamEngine {
   void reload_dedup_state();
   void apply_assignment(const std::vector<std::pair<std::string, int32_t>>& partitions);
   bool fence(Batch& batch);
+  void forward_miskeyed(const Submission& s, RawBatch& raw, SubmitResult& r, Batch& batch);
 
   Store& store_;
   std::unique_ptr<Store> attribution_store_;

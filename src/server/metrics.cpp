@@ -222,6 +222,11 @@ std::string prometheus_text(const MetricsSnapshot& m) {
       out, "advx_fenced_batches_total", "counter",
       "Micro-batches not stored because another worker claimed a Kafka partition of them (docs/FLEET.md).");
   sample(out, "advx_fenced_batches_total", "", double(m.engine.fenced_batches));
+  header(out, "advx_kafka_forwarded_records_total", "counter",
+         "Kafka records whose user_id belongs to another partition, sent on to it instead of stored here "
+         "(docs/FLEET.md, the producer contract).");
+  for (int i = 0; i < kStreamCount; i++)
+    sample(out, "advx_kafka_forwarded_records_total", stream_label(i), double(m.engine.forwarded[size_t(i)]));
   if (m.kafka_group.present) {
     const MetricsSnapshot::KafkaGroup& g = m.kafka_group;
     header(out, "advx_kafka_assigned_partitions", "gauge", "Partitions this worker is assigned now.");

@@ -141,6 +141,7 @@ struct KafkaConsumer::Impl {
   std::atomic<uint64_t> offset_commits{0};
   std::atomic<uint64_t> offset_commit_errors{0};
   Clock::time_point rebalance_started = Clock::now();  // poll thread
+  std::map<int, int32_t> partition_counts;             // poll thread: by topic kind, from the metadata
 
   // For lag(), from any thread.
   struct Assigned {
@@ -211,6 +212,7 @@ struct KafkaConsumer::Impl {
   void on_revoke();
   std::optional<std::map<int32_t, int64_t>> stored_positions(const std::string& topic);
   bool tell_assigned(const std::vector<std::pair<std::string, int32_t>>& partitions);
+  int32_t partition_count(const std::string& topic);
   void commit_offsets(bool sync);
 
   // Pausing.
@@ -516,6 +518,7 @@ void KafkaConsumer::Impl::take_made() {
     const int32_t partition = s.kafka->partition;
     const int64_t first = s.record_base + (s.format == BodyFormat::csv ? 2 : 1);
     const int64_t next = s.kafka->next_offset;
+    if (auto it = partition_counts.find(kind); it != partition_counts.end()) s.kafka->partitions = it->second;
     s.done = [log = failures, stored = stored, kind, partition, first, next](const SubmitResult& r) {
       if (r.status == SubmitResult::Status::ok)
         stored->record(kind, partition, next);
@@ -653,6 +656,23 @@ bool KafkaConsumer::Impl::tell_assigned(const std::vector<std::pair<std::string,
   }
 }
 
+// How many partitions a topic has (0: the metadata did not say within 5 s): the engine checks each record's
+// user_id against it (docs/FLEET.md, "The producer contract").
+int32_t KafkaConsumer::Impl::partition_count(const std::string& topic) {
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  if (!rkt) return 0;
+  const rd_kafka_metadata_t* md = nullptr;
+  int32_t n = 0;
+  if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR && md) {
+    for (int i = 0; i < md->topic_cnt; i++)
+      if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        n = md->topics[i].partition_cnt;
+  }
+  if (md) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return n;
+}
+
 // Kafka's committed offsets follow the store (they are never read back: the store is the truth), for the
 // group's tools and lag exporters. Only partitions assigned now; asynchronous but at a revocation.
 void KafkaConsumer::Impl::commit_offsets(bool sync) {
@@ -688,6 +708,10 @@ void KafkaConsumer::Impl::on_assign(rd_kafka_topic_partition_list_t* list) {
     rd_kafka_assign(rk, nullptr);
     return;
   }
+  partition_counts.clear();
+  for (const auto& [topic, partition] : partitions)
+    if (const int kind = kind_of(topic.c_str()); kind >= 0 && !partition_counts.count(kind))
+      partition_counts[kind] = partition_count(topic);
   for (int i = 0; i < list->cnt; ++i) {
     rd_kafka_topic_partition_t& p = list->elems[i];
     auto it = stored.find(p.topic);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "core/kafka_partition.hpp"
 #include "formats/avro/avro_decoder.hpp"
 #include "formats/decoder.hpp"
 #include "kafka_test_util.hpp"
@@ -304,3 +305,17 @@ TEST(KafkaBatcher, DiscardDropsOnlyThatPartition) {
 
 }  // namespace
 }  // namespace advx
+
+// The producer contract's partitioner (core/kafka_partition.hpp) is librdkafka's murmur2 (and Java's
+// default): the same partition for every key, empty and non-ASCII ones included.
+TEST(KafkaPartition, Murmur2EqualsLibrdkafkas) {
+  std::vector<std::string> keys = {"",      "a",  "ab",         "abc",    "abcd",
+                                   "abcde", "u1", "user-12345", "Zürich", std::string("\0\xff\x80", 3)};
+  for (int i = 0; i < 2000; i++) keys.push_back("u" + std::to_string(i * 7919));
+  for (const std::string& k : keys)
+    for (int32_t n : {1, 3, 8, 13}) {
+      SCOPED_TRACE(k);
+      EXPECT_EQ(advx::kafka_partition_of(k, n),
+                rd_kafka_msg_partitioner_murmur2(nullptr, k.data(), k.size(), n, nullptr, nullptr));
+    }
+}

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "../../support/store_test_util.hpp"  // TempDb
+#include "core/kafka_partition.hpp"
 #include "core/time_util.hpp"
 #include "store/duckdb/duckdb_store.hpp"
 
@@ -575,6 +576,64 @@ TEST_F(Fleet, AttributionRunsOnlyWhileThisWorkerLeads) {
   EXPECT_GE(other->stats().attribution_runs, 1u);
   EXPECT_EQ(sql("SELECT attribution, attributed_impression_key FROM clicks"), "attributed,i1\n");
   EXPECT_EQ(sql("SELECT count(*) FROM advx_attribution_pending"), "0\n");
+}
+
+// The producer contract: a record whose user_id belongs to another partition is forwarded there (keyed by
+// its user, with where it came from) before the batch commits, and not stored here; the others are.
+TEST_F(Engine, RecordsOfAnotherPartitionsUserAreForwardedNotStored) {
+  close();
+  std::vector<ForwardedRecord> sent;
+  std::vector<std::string> keys;  // a record's key points into the engine's buffers: copied
+  int flushes = 0;
+  size_t sent_at_flush = 0;
+  options.forward = [&](const ForwardedRecord& f) {
+    ForwardedRecord copy = f;
+    keys.push_back(std::string(f.key));
+    sent.push_back(std::move(copy));
+  };
+  options.flush_forwards = [&] {
+    ++flushes;
+    sent_at_flush = sent.size();
+  };
+  open();
+  // Users of partition 1 of 4 and of others.
+  std::string body;
+  std::vector<std::string> home, away;
+  for (int i = 0; home.size() < 3 || away.size() < 2; i++) {
+    const std::string user = "u" + std::to_string(i);
+    const bool here = kafka_partition_of(user, 4) == 1;
+    if (here ? home.size() >= 3 : away.size() >= 2) continue;
+    (here ? home : away).push_back(user);
+    body += imp("e" + std::to_string(i), "2026-11-01T10:00:00Z", user);
+  }
+  Submission s = json(body);
+  s.source = "kafka:t/1";
+  s.record_base = 99;  // line 1 is offset 100
+  s.kafka = KafkaPosition{"t", 1, 105, 100, 4};
+  const SubmitResult r = run(std::move(s));
+  EXPECT_EQ(r.status, SubmitResult::Status::ok);
+  EXPECT_EQ(r.read, 3u);
+  EXPECT_EQ(r.stored, 3u);
+  EXPECT_EQ(r.forwarded, 2u);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(flushes, 1);
+  EXPECT_EQ(sent_at_flush, 2u);  // every forward is queued before the flush that precedes the commit
+  for (size_t i = 0; i < sent.size(); i++) {
+    EXPECT_EQ(keys[i], away[i]);
+    EXPECT_EQ(sent[i].topic, "t");
+    EXPECT_EQ(sent[i].partition, kafka_partition_of(away[i], 4));
+    EXPECT_NE(sent[i].value.find("\"user_id\":\"" + away[i] + "\""), std::string::npos) << sent[i].value;
+    EXPECT_TRUE(sent[i].origin.starts_with("t/1/10")) << sent[i].origin;
+  }
+  EXPECT_EQ(sql("SELECT user_id FROM impressions ORDER BY source_record"),
+            home[0] + "\n" + home[1] + "\n" + home[2] + "\n");
+  EXPECT_EQ(engine->stats().forwarded[size_t(Stream::impressions)], 2u);
+  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{1, 105}}));
+  // Without the partition count (a topic whose metadata did not come), nothing is forwarded.
+  Submission unknown = json(imp("x1", "2026-11-01T10:00:00Z", away[0]));
+  unknown.kafka = KafkaPosition{"t", 1, 106, 105, 0};
+  EXPECT_EQ(run(std::move(unknown)).stored, 1u);
+  EXPECT_EQ(sent.size(), 2u);
 }
 
 }  // namespace
