@@ -82,9 +82,9 @@ TEST(Metrics, SamplesOfASnapshot) {
   // + the histograms: batch and commit (13 bounds + Inf, _sum, _count), lag per stream (15 + 1 + 2), and
   // the monitor's two unlabelled series, the dedup keys by tier and the dedup memory.
   // + the query pool: running, waiting and answered by four outcomes; + paused per Kafka partition, and
-  // the position of the one whose position is known; + fenced batches.
+  // the position of the one whose position is known; + fenced batches; + forwarded per stream.
   EXPECT_EQ(samples,
-            1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 2 + 1 + 2 * 16 + 3 * 18 + 2 + 2 + 1 + 2 + 4 + 2 + 1 + 1);
+            1 + 5 * 3 + 3 * 8 + 3 * 3 + 3 + 6 + 2 + 1 + 2 * 16 + 3 * 18 + 2 + 2 + 1 + 2 + 4 + 2 + 1 + 1 + 3);
 }
 
 // The exact exposition of a histogram with known observations: cumulative buckets, +Inf, _sum, _count.
