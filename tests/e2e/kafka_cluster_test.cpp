@@ -21,6 +21,7 @@
 #include "../support/kafka_cluster_process.hpp"
 #include "../support/schema_registry_server.hpp"
 #include "cli_runner.hpp"
+#include "core/kafka_partition.hpp"
 #include "serve_runner.hpp"
 
 namespace advx::test {
@@ -49,40 +50,6 @@ CommandResult run(const std::vector<std::string>& args, const TempDir& dir,
   return r;
 }
 
-// Kafka's default partitioner for a keyed record (Java's murmur2, which librdkafka's murmur2_random
-// partitioner and advx publish follow): (murmur2(key) & 0x7fffffff) % partitions.
-int32_t kafka_partition(const std::string& key, int32_t partitions) {
-  const uint32_t m = 0x5bd1e995;
-  const auto* b = reinterpret_cast<const unsigned char*>(key.data());
-  const size_t len = key.size();
-  uint32_t h = 0x9747b28c ^ uint32_t(len);
-  size_t i = 0;
-  for (; i + 4 <= len; i += 4) {
-    uint32_t k =
-        uint32_t(b[i]) | uint32_t(b[i + 1]) << 8 | uint32_t(b[i + 2]) << 16 | uint32_t(b[i + 3]) << 24;
-    k *= m;
-    k ^= k >> 24;
-    k *= m;
-    h *= m;
-    h ^= k;
-  }
-  switch (len - i) {
-    case 3:
-      h ^= uint32_t(b[i + 2]) << 16;
-      [[fallthrough]];
-    case 2:
-      h ^= uint32_t(b[i + 1]) << 8;
-      [[fallthrough]];
-    case 1:
-      h ^= uint32_t(b[i]);
-      h *= m;
-  }
-  h ^= h >> 13;
-  h *= m;
-  h ^= h >> 15;
-  return int32_t((h & 0x7fffffff) % uint32_t(partitions));
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -99,7 +66,8 @@ std::string keyed_lines() {
   return text;
 }
 
-// Produces keyed_lines() to ad-impressions with kcat, keyed, by Kafka's default partitioner.
+// Produces keyed_lines() to ad-impressions with kcat, keyed, by Kafka's default partitioner (murmur2_random:
+// Java's murmur2 for a keyed record, as advx publish does; core/kafka_partition.hpp).
 void produce_keyed(const KafkaClusterProcess& kafka, const TempDir& dir) {
   write_file(dir.path() / "keyed.txt", keyed_lines());
   const CommandResult p = run({kKcat, "-P", "-b", kafka.bootstrap(), "-t", "ad-impressions", "-K:", "-X",
@@ -188,7 +156,7 @@ TEST(KafkaCluster, KeyedMessagesComeBackEachKeyOnItsPartition) {
     got.insert(key + ":" + value);
     partitions_of_key[key].insert(partition);
     positions.emplace(partition, offset);
-    EXPECT_EQ(partition, kafka_partition(key, 8)) << "key " << key << " not where murmur2 puts it";
+    EXPECT_EQ(partition, kafka_partition_of(key, 8)) << "key " << key << " not where murmur2 puts it";
   }
   EXPECT_EQ(got, want);
   EXPECT_EQ(positions.size(), 200u);  // no message twice
