@@ -106,8 +106,10 @@ int run_serve(const ServeArgs& a) {
       std::fprintf(stderr, "advx serve: kafka: %s\n", error.c_str());
       return kExitUsage;
     }
-    options.forward = [f = forwarder.get()](const ForwardedRecord& r) { f->forward(r); };
-    options.flush_forwards = [f = forwarder.get()] { f->flush(); };
+    if (c.forward_miskeyed) {
+      options.forward = [f = forwarder.get()](const ForwardedRecord& r) { f->forward(r); };
+      options.flush_forwards = [f = forwarder.get()] { f->flush(); };
+    }
   }
   const std::string leader_topic = !c.impressions_topic.empty() ? c.impressions_topic
                                    : !c.events_topic.empty()    ? c.events_topic

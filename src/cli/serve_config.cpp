@@ -201,6 +201,7 @@ bool load_serve_config(const std::string& path, ServeConfig* c, std::string* err
             [&](const toml::value& v) { return set_string(v, &c->bid_requests_topic); }},
            {"csv_columns", [&](const toml::value& v) { return set_string(v, &c->csv_columns); }},
            {"schema_registry", [&](const toml::value& v) { return set_string(v, &c->schema_registry); }},
+           {"forward_miskeyed", [&](const toml::value& v) { return set_bool(v, &c->forward_miskeyed); }},
            {"properties",
             [&](const toml::value& v) -> std::string {
               if (!v.is_table()) return "must be a table of librdkafka properties";

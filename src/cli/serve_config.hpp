@@ -42,6 +42,9 @@ struct ServeConfig {
       "conversion_value,currency";
   std::string schema_registry;
   std::vector<std::pair<std::string, std::string>> kafka_properties;  // [kafka.properties]
+  // A record whose user_id belongs to another partition is sent on to it (docs/FLEET.md, "The producer
+  // contract"). false: stored where it arrives — only right for one worker reading every partition.
+  bool forward_miskeyed = true;
 
   // [pipeline]
   StreamEngineOptions engine;

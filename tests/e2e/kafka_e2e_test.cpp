@@ -2,6 +2,9 @@
 // loopback, 3 partitions per topic) living in this test process: produce events with duplicates and
 // malformed values, kill the server with SIGKILL mid-stream, restart it, and check the exact stored
 // counts — nothing lost, nothing twice, rejects included. Each test runs on DuckDB and on ClickHouse.
+// The topics of these tests are not keyed by user (messages go to partitions round robin or at random),
+// and one worker reads every partition: records are stored where they arrive (forward_miskeyed = false).
+// A fleet, with the producer contract, is tests/e2e/fleet_e2e_test.cpp.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <librdkafka/rdkafka.h>
@@ -185,8 +188,8 @@ TEST_P(KafkaE2E, KilledMidStreamLosesNothingAndStoresNothingTwice) {
   // A short session timeout, so that the killed member leaves the group soon.
   write_file(
       dir.path() / "advx.toml",
-      "[kafka]\nenabled = true\nbrokers = \"" + kafka.bootstraps() + "\"\nschema_registry = \"" +
-          registry.url() +
+      "[kafka]\nenabled = true\nforward_miskeyed = false\nbrokers = \"" + kafka.bootstraps() +
+          "\"\nschema_registry = \"" + registry.url() +
           "\"\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n"
           "[pipeline]\ncommit_events = 1000\n");
   std::vector<std::string> args = {"--config", dir.str("advx.toml"), "--dims", dir.str("dims"),
@@ -325,8 +328,8 @@ TEST_P(KafkaE2E, SameDataAsIngestGivesIdenticalReports) {
     }
   }
   kafka.flush();
-  write_file(dir.path() / "advx.toml", "[kafka]\nenabled = true\nbrokers = \"" + kafka.bootstraps() +
-                                           "\"\nbid_requests_topic = \"\"\n");
+  write_file(dir.path() / "advx.toml", "[kafka]\nenabled = true\nforward_miskeyed = false\nbrokers = \"" +
+                                           kafka.bootstraps() + "\"\nbid_requests_topic = \"\"\n");
   std::vector<std::string> serve_args = {"--config", dir.str("advx.toml"), "--dims", dir.str("data/dims"),
                                          "--http",   "127.0.0.1:0"};
   for (const std::string& a : store.args("kafka")) serve_args.push_back(a);
@@ -385,7 +388,7 @@ TEST(KafkaClickHouse, StoreDownPausesThePartitionsAndResumesWithNothingLost) {
   };
   produce(0, 3000);
   write_file(dir.path() / "advx.toml",
-             "[kafka]\nenabled = true\nbrokers = \"" + kafka.bootstraps() +
+             "[kafka]\nenabled = true\nforward_miskeyed = false\nbrokers = \"" + kafka.bootstraps() +
                  "\"\nbid_requests_topic = \"\"\n[pipeline]\ncommit_events = 500\n");
   const std::string url = server.url("advx_kafka_down");
   ServeProcess serve(
