@@ -4,6 +4,7 @@
 
 #include "core/arena.hpp"
 #include "core/table_buffer.hpp"
+#include "store/clickhouse/clickhouse_cluster.hpp"
 #include "store/clickhouse/clickhouse_store.hpp"
 #include "store/duckdb/duckdb_store.hpp"
 #include "transforms/standardize.hpp"
@@ -19,11 +20,14 @@ std::string duckdb_path_of(const std::string& url) {
 void add_store_options(CLI::App& sub, std::string& url) {
   auto* db = sub.add_option("--db", url, "DuckDB database file (the embedded store)")->capture_default_str();
   sub.add_option("--store", url,
-                 "The store, as a URL: duckdb:PATH or clickhouse://[USER[:PASS]@]HOST:PORT/DB")
+                 "The store, as a URL: duckdb:PATH, clickhouse://[USER[:PASS]@]HOST:PORT/DB, or a sharded "
+                 "ClickHouse: clickhouse://HOST1:PORT1,HOST2:PORT2/DB?cluster=NAME")
       ->excludes(db);
 }
 
 std::unique_ptr<Store> open_store(const std::string& url, StoreMode mode) {
+  // clickhouse://HOST1:PORT1,HOST2:PORT2/DB?cluster=NAME: a sharded ClickHouse (docs/STORES.md).
+  if (clickhouse::is_cluster_url(url)) return std::make_unique<ClickHouseClusterStore>(url, mode);
   if (url.starts_with("clickhouse://")) return std::make_unique<ClickHouseStore>(url, mode);
   if (url.find("://") != std::string::npos && !url.starts_with("duckdb:")) {
     throw StoreError(

@@ -75,6 +75,8 @@ TEST_P(GeneratedE2E, IngestReportsExactlyWhatGenInjected) {
 // each in the same order: identical rows. In reverse order: the same events (the same keys); only which
 // copy of a conflicting duplicate is kept may differ, since the first to arrive wins (SPEC 2.4).
 TEST_P(GeneratedE2E, SplitAcrossRunsGivesTheSameTables) {
+  // On the cluster, runs after a kill are StoreCluster's test; this one's three ingests cost CI ~40 s more.
+  if (GetParam() == StoreKind::clickhouse_cluster) GTEST_SKIP() << "covered by StoreCluster.*";
   TempDir dir;
   const StoreTarget store(GetParam(), dir);
   ASSERT_EQ(store.error(), "");
@@ -118,7 +120,7 @@ TEST_P(GeneratedE2E, SplitAcrossRunsGivesTheSameTables) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(, GeneratedE2E, kBothStores);
+INSTANTIATE_TEST_SUITE_P(, GeneratedE2E, kEveryStore);
 
 }  // namespace
 }  // namespace advx::test

@@ -364,7 +364,7 @@ TEST_P(KafkaE2E, SameDataAsIngestGivesIdenticalReports) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(, KafkaE2E, kEveryStore);
+INSTANTIATE_TEST_SUITE_P(, KafkaE2E, kBothStores);
 
 // ClickHouse goes away while serve consumes Kafka: /readyz turns 503 and the consumer holds its partitions
 // (advx_kafka_partition_paused), reading nothing it cannot store; once the server is back it resumes by

@@ -1,6 +1,7 @@
-// The same binary on both stores (issue 12): generated data with every defect, ingested through
-// `advx ingest` into DuckDB and into a real ClickHouse 18.16, gives the same summary and byte-identical
-// reports; a ClickHouse that cannot be reached is a one-line error and exit 1.
+// The same binary on every store (issues 12, 13): generated data with every defect, ingested through
+// `advx ingest` into DuckDB, into a real ClickHouse 18.16 and into two of them as the shards of a cluster,
+// gives the same summary and byte-identical reports; a ClickHouse that cannot be reached is a one-line
+// error and exit 1.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +21,8 @@ class StoreParity : public ::testing::Test {
     try {
       server = new ClickHouseServer();
       server->start();
+      cluster = new ClickHouseCluster();
+      cluster->start();
     } catch (const std::exception& e) {
       start_error = e.what();
     }
@@ -27,6 +30,8 @@ class StoreParity : public ::testing::Test {
   static void TearDownTestSuite() {
     delete server;
     server = nullptr;
+    delete cluster;
+    cluster = nullptr;
     delete dir;
     dir = nullptr;
   }
@@ -34,6 +39,7 @@ class StoreParity : public ::testing::Test {
 
   inline static TempDir* dir = nullptr;
   inline static ClickHouseServer* server = nullptr;
+  inline static ClickHouseCluster* cluster = nullptr;
   inline static std::string start_error;
 };
 
@@ -57,13 +63,16 @@ TEST_F(StoreParity, ReportsAreByteIdenticalOnDuckDbAndClickHouse) {
   ASSERT_GE(files.size(), 6u);
   const std::string duck = dir->str("parity.duckdb");
   const std::string ch = server->url("advx_parity");
+  const std::string sharded = cluster->url("advx_parity");
   // Two runs each, so the second run's attribution revisits pairs the first stored.
   const std::vector<std::string> first(files.begin(), files.begin() + long(files.size() / 2));
   const std::vector<std::string> second(files.begin() + long(files.size() / 2), files.end());
-  std::string summaries[2];
-  for (int s = 0; s < 2; s++) {
-    const std::vector<std::string> store =
-        s == 0 ? std::vector<std::string>{"--db", duck} : std::vector<std::string>{"--store", ch};
+  // DuckDB, ClickHouse, the sharded ClickHouse: each compared with DuckDB.
+  const std::vector<std::vector<std::string>> stores = {
+      {"--db", duck}, {"--store", ch}, {"--store", sharded}};
+  std::string summaries[3];
+  for (size_t s = 0; s < stores.size(); s++) {
+    const std::vector<std::string>& store = stores[s];
     for (const auto* part : {&first, &second}) {
       std::vector<std::string> args = {"ingest", "--dims", dir->str("data/dims"), "--json"};
       args.insert(args.end(), store.begin(), store.end());
@@ -74,6 +83,7 @@ TEST_F(StoreParity, ReportsAreByteIdenticalOnDuckDbAndClickHouse) {
     }
   }
   EXPECT_EQ(summaries[1], summaries[0]);
+  EXPECT_EQ(summaries[2], summaries[0]);
   EXPECT_NE(summaries[0].find("\"duplicates\":"), std::string::npos);
 
   const std::vector<std::vector<std::string>> reports = {
@@ -93,15 +103,19 @@ TEST_F(StoreParity, ReportsAreByteIdenticalOnDuckDbAndClickHouse) {
       std::vector<std::string> a = {"report"};
       a.insert(a.end(), args.begin(), args.end());
       a.insert(a.end(), {"--format", format});
-      std::vector<std::string> on_duck = a, on_ch = a;
-      on_duck.insert(on_duck.end(), {"--db", duck});
-      on_ch.insert(on_ch.end(), {"--store", ch});
+      std::vector<std::string> on_duck = a;
+      on_duck.insert(on_duck.end(), stores[0].begin(), stores[0].end());
       const CommandResult d = run_advx(on_duck, dir->str());
-      const CommandResult c = run_advx(on_ch, dir->str());
       ASSERT_EQ(d.exit_code, 0) << d.err;
-      ASSERT_EQ(c.exit_code, 0) << c.err;
       EXPECT_GE(std::count(d.out.begin(), d.out.end(), '\n'), 2) << args[0];
-      EXPECT_EQ(c.out, d.out) << args[0] << " " << (args.size() > 2 ? args[2] : "") << " " << format;
+      for (size_t s = 1; s < stores.size(); s++) {
+        std::vector<std::string> on_ch = a;
+        on_ch.insert(on_ch.end(), stores[s].begin(), stores[s].end());
+        const CommandResult c = run_advx(on_ch, dir->str());
+        ASSERT_EQ(c.exit_code, 0) << c.err;
+        EXPECT_EQ(c.out, d.out) << args[0] << " " << (args.size() > 2 ? args[2] : "") << " " << format
+                                << " on " << stores[s][1];
+      }
     }
   }
 
@@ -109,17 +123,20 @@ TEST_F(StoreParity, ReportsAreByteIdenticalOnDuckDbAndClickHouse) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"check", "--signals", "--format", "csv"},
         std::vector<std::string>{"check", "--format", "csv"}}) {
-    std::vector<std::string> on_duck = args, on_ch = args;
-    on_duck.insert(on_duck.end(), {"--db", duck});
-    on_ch.insert(on_ch.end(), {"--store", ch});
+    std::vector<std::string> on_duck = args;
+    on_duck.insert(on_duck.end(), stores[0].begin(), stores[0].end());
     const CommandResult d = run_advx(on_duck, dir->str());
-    const CommandResult c = run_advx(on_ch, dir->str());
-    EXPECT_EQ(c.exit_code, d.exit_code) << c.err;
     if (args[1] == "--signals") {
       EXPECT_GE(std::count(d.out.begin(), d.out.end(), '\n'), 20);
     }
-    EXPECT_EQ(c.out, d.out) << args[1];
-    EXPECT_EQ(c.err, d.err) << args[1];
+    for (size_t s = 1; s < stores.size(); s++) {
+      std::vector<std::string> on_ch = args;
+      on_ch.insert(on_ch.end(), stores[s].begin(), stores[s].end());
+      const CommandResult c = run_advx(on_ch, dir->str());
+      EXPECT_EQ(c.exit_code, d.exit_code) << c.err;
+      EXPECT_EQ(c.out, d.out) << args[1] << " on " << stores[s][1];
+      EXPECT_EQ(c.err, d.err) << args[1] << " on " << stores[s][1];
+    }
   }
 }
 

@@ -22,13 +22,27 @@
 
 namespace advx::test {
 
-enum class StoreKind { duckdb, clickhouse };
+// clickhouse_cluster: two servers as the two shards of one cluster (docs/STORES.md, "Sharded ClickHouse"),
+// a database of the test's own on them; its SQL for advx sql is ClickHouse's (clickhouse() is true).
+enum class StoreKind { duckdb, clickhouse, clickhouse_cluster };
 
 inline const auto kBothStores = ::testing::Values(StoreKind::duckdb, StoreKind::clickhouse);
+// The contract tests that also run on the sharded ClickHouse (gtest index /2).
+inline const auto kEveryStore =
+    ::testing::Values(StoreKind::duckdb, StoreKind::clickhouse, StoreKind::clickhouse_cluster);
 
-// "DuckDb" or "ClickHouse": the test names' suffix (ctest shows the value, gtest the index: /0, /1).
+// "DuckDb", "ClickHouse" or "ClickHouseCluster": the test names' suffix (ctest shows the value, gtest
+// the index: /0, /1, /2).
 inline const char* store_kind_name(StoreKind kind) {
-  return kind == StoreKind::duckdb ? "DuckDb" : "ClickHouse";
+  switch (kind) {
+    case StoreKind::duckdb:
+      return "DuckDb";
+    case StoreKind::clickhouse:
+      return "ClickHouse";
+    case StoreKind::clickhouse_cluster:
+      return "ClickHouseCluster";
+  }
+  return "?";
 }
 inline void PrintTo(StoreKind kind, std::ostream* os) { *os << store_kind_name(kind); }
 
@@ -59,12 +73,55 @@ inline ClickHouseServer* shared_clickhouse(std::string* error) {
   return server.get();
 }
 
+// The process's two-shard cluster, as shared_clickhouse() (both servers killed at exit).
+inline ClickHouseCluster* shared_clickhouse_cluster(std::string* error) {
+  static std::unique_ptr<ClickHouseCluster> cluster;
+  static std::string start_error;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    try {
+      cluster = std::make_unique<ClickHouseCluster>();
+      cluster->start();
+    } catch (const std::exception& e) {
+      start_error = e.what();
+      cluster.reset();
+    }
+  }
+  if (error) *error = start_error;
+  return cluster.get();
+}
+
+// Runs one statement on the server at `http_port` (DROP DATABASE: advx sql is read-only).
+inline void clickhouse_execute(int http_port, const std::string& sql) {
+  CURL* c = curl_easy_init();
+  if (!c) return;
+  const std::string u = "http://127.0.0.1:" + std::to_string(http_port) + "/";
+  curl_easy_setopt(c, CURLOPT_URL, u.c_str());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, sql.c_str());
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(
+      c, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) { return s * n; });
+  long status = 0;
+  const CURLcode rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  EXPECT_TRUE(rc == CURLE_OK && status == 200)
+      << sql << ": " << curl_easy_strerror(rc) << ", HTTP " << status;
+}
+
 class StoreTarget {
  public:
   // Stores named by a test live in `dir` (DuckDB) or in databases named after the test (ClickHouse).
   StoreTarget(StoreKind kind, const TempDir& dir) : kind_(kind), dir_(dir) {
-    if (kind_ != StoreKind::clickhouse) return;
-    server_ = shared_clickhouse(&error_);
+    if (kind_ == StoreKind::duckdb) return;
+    if (kind_ == StoreKind::clickhouse_cluster) {
+      cluster_ = shared_clickhouse_cluster(&error_);
+      server_ = cluster_ ? &cluster_->server(0) : nullptr;  // the entry point
+    } else {
+      server_ = shared_clickhouse(&error_);
+    }
     static std::atomic<int> instances{0};
     prefix_ = "advx_";
     const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -74,13 +131,17 @@ class StoreTarget {
   }
 
   StoreKind kind() const { return kind_; }
-  bool clickhouse() const { return kind_ == StoreKind::clickhouse; }
+  // ClickHouse's SQL: a single server or a cluster.
+  bool clickhouse() const { return kind_ != StoreKind::duckdb; }
+  bool cluster() const { return kind_ == StoreKind::clickhouse_cluster; }
   // Empty when the store can be used, else why not: ASSERT_EQ(store.error(), "").
   const std::string& error() const { return error_; }
+  // The server (a cluster's first shard, its entry point).
   ClickHouseServer* server() const { return server_; }
 
   // The store named `name` ("batch", "serve", ...): duckdb:DIR/NAME.duckdb or clickhouse://…/PREFIX_NAME.
   std::string url(const std::string& name) const {
+    if (cluster()) return cluster_->url(database(name));
     return clickhouse() ? server_->url(database(name)) : "duckdb:" + path(name);
   }
   // The DuckDB file of `name`.
@@ -112,22 +173,15 @@ class StoreTarget {
       std::filesystem::remove(path(name) + ".wal", ec);
       return;
     }
-    CURL* c = curl_easy_init();
-    if (!c) return;
-    const std::string u = "http://127.0.0.1:" + std::to_string(server_->http_port()) + "/";
-    const std::string sql = "DROP DATABASE IF EXISTS `" + database(name) + "`";
-    curl_easy_setopt(c, CURLOPT_URL, u.c_str());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, sql.c_str());
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(
-        c, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) { return s * n; });
-    long status = 0;
-    const CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    EXPECT_TRUE(rc == CURLE_OK && status == 200)
-        << sql << ": " << curl_easy_strerror(rc) << ", HTTP " << status;
+    if (!cluster()) {
+      clickhouse_execute(server_->http_port(), "DROP DATABASE IF EXISTS `" + database(name) + "`");
+      return;
+    }
+    // The Distributed tables first, on every server, then the shards' own.
+    for (const char* suffix : {"", "_shard"})
+      for (size_t i = 0; i < 2; i++)
+        clickhouse_execute(cluster_->server(i).http_port(),
+                           "DROP DATABASE IF EXISTS `" + database(name) + suffix + "`");
   }
 
   // --- the engine's SQL, for `advx sql` ---
@@ -216,6 +270,7 @@ class StoreTarget {
   StoreKind kind_;
   const TempDir& dir_;
   ClickHouseServer* server_ = nullptr;
+  ClickHouseCluster* cluster_ = nullptr;
   std::string error_;
   std::string prefix_;
 };

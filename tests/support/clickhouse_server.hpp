@@ -146,6 +146,12 @@ class ClickHouseServer {
   }
   const std::filesystem::path& folder() const { return dir_; }
 
+  // The <remote_servers> section of the config (a cluster's shards), written before start().
+  void set_remote_servers(std::string xml) {
+    remote_servers_ = std::move(xml);
+    write_config();
+  }
+
   // GET /ping answered "Ok.\n" within a short timeout.
   bool ping() const {
     static std::once_flag init;
@@ -239,6 +245,7 @@ class ClickHouseServer {
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
   <keep_alive_timeout>2</keep_alive_timeout>
+)" << remote_servers_ << R"(
 </yandex>
 )";
     std::ofstream(dir_ / "users.xml") << R"(<?xml version="1.0"?>
@@ -272,10 +279,42 @@ class ClickHouseServer {
   }
 
   std::filesystem::path dir_;
+  std::string remote_servers_;
   int http_port_ = 0;
   int tcp_port_ = 0;
   pid_t pid_ = -1;
   int status_ = 0;  // the wait status of the last exit
+};
+
+// Two servers on loopback as the two shards of cluster `advx` (docs/STORES.md, "Sharded ClickHouse"): each
+// config's <remote_servers> names both by TCP port, shard 1 first, as the URL lists them. No ZooKeeper,
+// no replicas. Both are SIGKILLed with the object.
+class ClickHouseCluster {
+ public:
+  static constexpr const char* kName = "advx";
+
+  ClickHouseCluster() {
+    std::string xml = "  <remote_servers>\n    <" + std::string(kName) + ">\n";
+    for (auto& s : servers_)
+      xml += "      <shard><replica><host>127.0.0.1</host><port>" + std::to_string(s.tcp_port()) +
+             "</port></replica></shard>\n";
+    xml += "    </" + std::string(kName) + ">\n  </remote_servers>";
+    for (auto& s : servers_) s.set_remote_servers(xml);
+  }
+  // Starts both (throws std::runtime_error as ClickHouseServer::start()).
+  void start() {
+    for (auto& s : servers_) s.start();
+  }
+  ClickHouseServer& server(size_t i) { return servers_[i]; }
+  // clickhouse://127.0.0.1:HTTP1,127.0.0.1:HTTP2/DB?cluster=advx
+  std::string url(std::string_view db) const {
+    return "clickhouse://127.0.0.1:" + std::to_string(servers_[0].http_port()) +
+           ",127.0.0.1:" + std::to_string(servers_[1].http_port()) + "/" + std::string(db) +
+           "?cluster=" + kName;
+  }
+
+ private:
+  ClickHouseServer servers_[2];
 };
 
 }  // namespace advx::test

@@ -111,8 +111,9 @@ uint64_t slices_for(uint64_t rows, uint64_t per_slice) {
 
 class Pass {
  public:
-  Pass(HttpClient& c, string_view db, const AttributionWindows& w, const Settings& settings)
-      : c_(c), db_(db), w_(w), settings_(settings) {
+  Pass(HttpClient& c, string_view db, const AttributionWindows& w, const Settings& settings,
+       string_view global_db)
+      : c_(c), db_(db), global_db_(global_db), w_(w), settings_(settings) {
     // FINAL reads here filter on columns a newer version changes (attribution): such a filter must run
     // after the versions are merged, never as a PREWHERE before. Neither 18.16 (probed) nor current
     // releases (optimize_move_to_prewhere_if_final = 0) move a WHERE to PREWHERE under FINAL, and the
@@ -123,6 +124,15 @@ class Pass {
 
  private:
   string t(string_view table) const { return quote_ident(db_) + "." + quote_ident(table); }
+  // A table of every shard (the Distributed one) on a cluster, else the table itself.
+  string g(string_view table) const {
+    return global_db_.empty() ? t(table) : quote_ident(global_db_) + "." + quote_ident(table);
+  }
+  // The impressions naming auctions: those of every shard on a cluster.
+  string imps() const { return g("impressions"); }
+  // IN in a query over g() tables whose subquery reads this shard's tables (or scratch tables, which only
+  // this server has): GLOBAL, so the set is built here and sent to the shards, not read on each of them.
+  string in_here() const { return global_db_.empty() ? " IN " : " GLOBAL IN "; }
   string scratch(string_view what) const { return t("advx_attr_" + string(what) + "_" + std::to_string(v_)); }
   void exec(const string& sql) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -195,6 +205,7 @@ class Pass {
 
   HttpClient& c_;
   string db_;
+  string global_db_;
   AttributionWindows w_;
   Settings settings_;
 
@@ -400,14 +411,13 @@ void Pass::conversions() {
 // kWon: bid requests named by impressions of the range, and bid requests of the range named by any
 // impression, are won (never unwon again, as on DuckDB). A new version for each one not won yet.
 void Pass::won() {
-  const uint64_t range_imps = uint64_t(scalar("SELECT count() FROM " + t("impressions") + " WHERE " +
-                                              range() + " AND auction_id IS NOT NULL"));
+  const uint64_t range_imps =
+      uint64_t(scalar("SELECT count() FROM " + imps() + " WHERE " + range() + " AND auction_id IS NOT NULL"));
   const uint64_t range_bids =
       uint64_t(scalar("SELECT count() FROM " + t("bid_requests") + " WHERE " + range()));
   // Every row in the range (a first pass over a bulk load): every bid request named by any impression, the
   // same set as DuckDB's two updates give then, with one set to build instead of three.
-  full_ = range_imps ==
-              uint64_t(scalar("SELECT count() FROM " + t("impressions") + " WHERE auction_id IS NOT NULL")) &&
+  full_ = range_imps == uint64_t(scalar("SELECT count() FROM " + imps() + " WHERE auction_id IS NOT NULL")) &&
           range_bids == uint64_t(scalar("SELECT count() FROM " + t("bid_requests")));
   const uint64_t n = range_imps + range_bids;
   if (n == 0) return;
@@ -419,14 +429,14 @@ void Pass::won() {
   for (uint64_t s = 0; s < slices; s++) {
     const string imp_slice = auction_slice("assumeNotNull(auction_id)", s, slices);
     const string named =
-        full_ ? "auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") +
+        full_ ? "auction_id IN (SELECT assumeNotNull(auction_id) FROM " + imps() +
                     " WHERE auction_id IS NOT NULL AND " + imp_slice + ")"
-              : "(auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") + " WHERE " +
-                    range() + " AND auction_id IS NOT NULL AND " + imp_slice + ") OR (" + range() +
-                    " AND auction_id IN (SELECT assumeNotNull(auction_id) FROM " + t("impressions") +
-                    " WHERE auction_id IS NOT NULL AND " + imp_slice +
-                    " AND assumeNotNull(auction_id) IN (SELECT auction_id FROM " + t("bid_requests") +
-                    " WHERE " + range() + " AND " + auction_slice("auction_id", s, slices) + "))))";
+              : "(auction_id IN (SELECT assumeNotNull(auction_id) FROM " + imps() + " WHERE " + range() +
+                    " AND auction_id IS NOT NULL AND " + imp_slice + ") OR (" + range() +
+                    " AND auction_id IN (SELECT assumeNotNull(auction_id) FROM " + imps() +
+                    " WHERE auction_id IS NOT NULL AND " + imp_slice + " AND assumeNotNull(auction_id)" +
+                    in_here() + "(SELECT auction_id FROM " + t("bid_requests") + " WHERE " + range() +
+                    " AND " + auction_slice("auction_id", s, slices) + "))))";
     // Without FINAL (a scan of every bid request each pass): the stored row (version 0, not won) of each
     // request named, unless a version of it exists already (every version is won = 1), read whole only
     // where the PREWHERE on the auction holds.
@@ -456,7 +466,7 @@ void Pass::touched_hours() {
        " WHERE " + all_pairs + " UNION ALL SELECT " + key + " FROM " + t("conversions") + " WHERE " +
        all_pairs + ")");
   // Every campaign naming an auction the range touched: a new impression with a smaller key moves the win.
-  const uint64_t n = uint64_t(scalar("SELECT count() FROM " + t("impressions") + " WHERE " + range() +
+  const uint64_t n = uint64_t(scalar("SELECT count() FROM " + imps() + " WHERE " + range() +
                                      " AND auction_id IS NOT NULL")) +
                      uint64_t(scalar("SELECT count() FROM " + t("bid_requests") + " WHERE " + range()));
   const uint64_t slices = slices_for(n, kAuctionsPerSlice);
@@ -470,16 +480,16 @@ void Pass::touched_hours() {
   for (uint64_t s = 0; s < (n == 0 || full_ ? 0 : slices); s++) {
     const string imp_slice = auction_slice("assumeNotNull(auction_id)", s, slices);
     const string bid_slice = auction_slice("auction_id", s, slices);
-    const string touched = "(SELECT assumeNotNull(auction_id) FROM " + t("impressions") + " WHERE " +
-                           range() + " AND auction_id IS NOT NULL AND " + imp_slice +
+    const string touched = "(SELECT assumeNotNull(auction_id) FROM " + imps() + " WHERE " + range() +
+                           " AND auction_id IS NOT NULL AND " + imp_slice +
                            " UNION ALL SELECT auction_id FROM " + t("bid_requests") + " WHERE " + range() +
                            " AND " + bid_slice + ")";
     exec("INSERT INTO " + scratch("hours") + " SELECT DISTINCT isNull(i_campaign), ifNull(i_campaign, ''), " +
          hour_of("b_time") + " FROM (SELECT auction_id AS a, event_time_us AS b_time FROM " +
          t("bid_requests") + " WHERE " + bid_slice + " AND auction_id IN " + touched +
-         ") ALL INNER JOIN (SELECT assumeNotNull(auction_id) AS a, campaign_id AS i_campaign FROM " +
-         t("impressions") + " WHERE auction_id IS NOT NULL AND " + imp_slice +
-         " AND assumeNotNull(auction_id) IN " + touched + ") USING (a)");
+         ") ALL INNER JOIN (SELECT assumeNotNull(auction_id) AS a, campaign_id AS i_campaign FROM " + imps() +
+         " WHERE auction_id IS NOT NULL AND " + imp_slice + " AND assumeNotNull(auction_id)" + in_here() +
+         touched + ") USING (a)");
   }
 
   exec("CREATE TABLE " + scratch("won") + " (cn UInt8, c String, hour_us Int64, won UInt64) ENGINE = Memory");
@@ -492,20 +502,21 @@ void Pass::touched_hours() {
   for (uint64_t s = 0; s < (won == 0 ? 0 : wslices); s++) {
     const string bid_slice = auction_slice("auction_id", s, wslices);
     // The winner: the smallest event_key naming the auction, then the smallest campaign; argMin skips a
-    // NULL campaign as DuckDB's arg_min does (NULL when every impression naming it has none).
+    // NULL campaign as DuckDB's arg_min does (NULL when every impression naming it has none). Over the
+    // rows of a subquery: on a cluster the impressions are a Distributed table, and 18.16's shards crash
+    // now and then serializing argMin states of tuples (clickhouse_reports.cpp).
     exec("INSERT INTO " + scratch("won") +
          " SELECT isNull(w_campaign), ifNull(w_campaign, ''), b_hour, count() FROM (SELECT DISTINCT "
          "auction_id AS "
          "a, event_time_us, " +
          hour_of("event_time_us") + " AS b_hour FROM " + t("bid_requests") + " WHERE " + won_bids + " AND " +
          bid_slice +
-         ") ALL INNER JOIN (SELECT assumeNotNull(auction_id) AS a, argMin(campaign_id, tuple(event_key, "
-         "campaign_id)) AS w_campaign FROM " +
-         t("impressions") + " WHERE auction_id IS NOT NULL AND " +
-         auction_slice("assumeNotNull(auction_id)", s, wslices) +
-         " AND assumeNotNull(auction_id) IN (SELECT auction_id FROM " + t("bid_requests") + " WHERE " +
-         won_bids + " AND " + bid_slice +
-         ") GROUP BY a) USING (a) GROUP BY isNull(w_campaign), ifNull(w_campaign, ''), b_hour");
+         ") ALL INNER JOIN (SELECT a, argMin(campaign_id, tuple(event_key, campaign_id)) AS w_campaign FROM "
+         "(SELECT assumeNotNull(auction_id) AS a, event_key, campaign_id FROM " +
+         imps() + " WHERE auction_id IS NOT NULL AND " +
+         auction_slice("assumeNotNull(auction_id)", s, wslices) + " AND assumeNotNull(auction_id)" +
+         in_here() + "(SELECT auction_id FROM " + t("bid_requests") + " WHERE " + won_bids + " AND " +
+         bid_slice + ")) GROUP BY a) USING (a) GROUP BY isNull(w_campaign), ifNull(w_campaign, ''), b_hour");
   }
   if (full_) {
     exec("INSERT INTO " + scratch("hours") + " SELECT cn, c, hour_us FROM " + scratch("won"));
@@ -639,7 +650,9 @@ AttributionResult Pass::run(AttributionStop stop, int64_t version_us) {
   const string above = mark_ ? " WHERE ingested_at_us > " + std::to_string(*mark_) : string();
   std::optional<int64_t> newest;
   for (const char* table : {"impressions", "clicks", "conversions", "bid_requests"}) {
-    const ResultTable r = query("SELECT count() AS n, max(ingested_at_us) AS m FROM " + t(table) + above);
+    // On a cluster, the rows of every shard: a shard's won bid requests may be named by impressions another
+    // shard stored above this one's mark, without a debt here (a kill between the shards' inserts).
+    const ResultTable r = query("SELECT count() AS n, max(ingested_at_us) AS m FROM " + g(table) + above);
     if (r.rows() && r.column("n").int_at(0) > 0 && !r.column("m").is_null(0))
       newest = std::max(newest.value_or(std::numeric_limits<int64_t>::min()), r.column("m").int_at(0));
   }
@@ -701,8 +714,8 @@ AttributionResult Pass::run(AttributionStop stop, int64_t version_us) {
 
 AttributionResult attribute_pending(HttpClient& client, std::string_view db,
                                     const AttributionWindows& windows, const Settings& settings,
-                                    AttributionStop stop, int64_t version_us) {
-  Pass pass(client, db, windows, settings);
+                                    AttributionStop stop, int64_t version_us, std::string_view global_db) {
+  Pass pass(client, db, windows, settings, global_db);
   return pass.run(stop, version_us);
 }
 

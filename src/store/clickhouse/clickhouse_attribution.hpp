@@ -18,10 +18,15 @@ enum class AttributionStop : uint8_t { never, after_clicks };
 // One attribution pass over database `db` (every debt owed when it starts, and rows stored above the
 // progress mark without a debt of their own). `settings` go with every statement (max_memory_usage).
 // `version_us`: the pass's row version, 0 = the wall clock (it is raised above every version in use).
-// Throws StoreError.
+// `global_db`: on a shard of a cluster (clickhouse_cluster.hpp), the database of the Distributed tables
+// over every shard; empty on a single server. The pass then attributes the shard's own rows (`db`, a
+// user's events are all on one shard), but finds the impressions naming its bid requests on every shard
+// (a bid request without a user_id is on the shard of its source, not of its impression's user), and
+// covers the rows every shard stored above its mark. Throws StoreError.
 AttributionResult attribute_pending(HttpClient& client, std::string_view db,
                                     const AttributionWindows& windows, const Settings& settings = {},
-                                    AttributionStop stop = AttributionStop::never, int64_t version_us = 0);
+                                    AttributionStop stop = AttributionStop::never, int64_t version_us = 0,
+                                    std::string_view global_db = {});
 
 // The debt row of rows stored with `ingested_at_us`, as one INSERT (what ClickHouseStore::owe_attribution
 // appends to its micro-batch instead): for tests.

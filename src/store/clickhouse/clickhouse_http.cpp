@@ -518,6 +518,48 @@ Endpoint parse_url(std::string_view url) {
   return ep;
 }
 
+bool is_cluster_url(std::string_view url) {
+  return url.starts_with("clickhouse://") && url.find("?cluster=") != std::string_view::npos;
+}
+
+ClusterEndpoints parse_cluster_url(std::string_view url) {
+  constexpr std::string_view kScheme = "clickhouse://";
+  if (!url.starts_with(kScheme)) bad_url("it must start with clickhouse://");
+  const size_t q = url.find('?');
+  if (q == std::string_view::npos) bad_url("a cluster needs ?cluster=NAME");
+  const std::string_view query = url.substr(q + 1);
+  if (!query.starts_with("cluster=") || query.find_first_of("&#") != std::string_view::npos)
+    bad_url("the only query parameter is cluster=NAME");
+  ClusterEndpoints out;
+  out.cluster = std::string(query.substr(8));
+  if (!is_ident(out.cluster))
+    bad_url("the cluster must be a name of letters, digits and _, not \"" + out.cluster + "\"");
+  const std::string_view rest = url.substr(kScheme.size(), q - kScheme.size());
+  const size_t slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  const std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  const size_t at = authority.rfind('@');
+  const std::string_view userinfo =
+      at == std::string_view::npos ? std::string_view() : authority.substr(0, at + 1);
+  std::string_view hosts = at == std::string_view::npos ? authority : authority.substr(at + 1);
+  // Each host as a single-server URL of its own: the same checks, the same defaults.
+  while (true) {
+    const size_t comma = hosts.find(',');
+    const std::string_view host = hosts.substr(0, comma);
+    if (host.empty()) bad_url("an empty host in the list of shards");
+    out.shards.push_back(
+        parse_url(std::string(kScheme) + std::string(userinfo) + std::string(host) + std::string(path)));
+    if (comma == std::string_view::npos) break;
+    hosts.remove_prefix(comma + 1);
+  }
+  for (size_t i = 0; i < out.shards.size(); i++)
+    for (size_t j = 0; j < i; j++)
+      if (out.shards[i].host == out.shards[j].host && out.shards[i].port == out.shards[j].port)
+        bad_url("the shard " + out.shards[i].host + ":" + std::to_string(out.shards[i].port) +
+                " is listed twice");
+  return out;
+}
+
 bool is_loopback(const Endpoint& ep) {
   return ep.host == "localhost" || ep.host == "::1" || ep.host.starts_with("127.");
 }

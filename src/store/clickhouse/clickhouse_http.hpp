@@ -38,6 +38,18 @@ struct Endpoint {
 Endpoint parse_url(std::string_view url);
 // The URL of an endpoint without its password: clickhouse://user@host:port/db.
 std::string endpoint_url(const Endpoint& ep);
+
+// A sharded store's URL (docs/STORES.md, "Sharded ClickHouse"):
+// clickhouse://[USER[:PASSWORD]@]HOST1:PORT1,HOST2:PORT2,.../DATABASE?cluster=NAME. The hosts are the
+// shards in order (the first is the entry point of reads); user, password and database are every shard's.
+struct ClusterEndpoints {
+  std::vector<Endpoint> shards;
+  std::string cluster;
+};
+// Whether `url` names a cluster (it has a `?cluster=` query).
+bool is_cluster_url(std::string_view url);
+// Throws StoreError (invalid) with a one-line message, as parse_url().
+ClusterEndpoints parse_cluster_url(std::string_view url);
 // True for a server on this machine (localhost, 127.0.0.0/8, ::1): its request bodies are sent as they
 // are, since gzip would only spend both sides' CPU where the network costs nothing.
 bool is_loopback(const Endpoint& ep);

@@ -161,6 +161,11 @@ std::string fact_columns(const std::vector<Dimension>& keys, const char* KeyExpr
   return s;
 }
 
+// The argMin()s over tuples below aggregate the rows of a subquery, not of the table: on a Distributed table
+// (a sharded store) the shards would compute them and send their states, and 18.16's shards crash
+// serializing an argMin state of tuples of Nullable strings (a segfault, now and then). From a subquery, the
+// shards send rows and the entry server aggregates them; on one server it is the same plan.
+//
 // One impression per event_key (should two stored impressions share one: the first by event_time, source,
 // source_record, as DuckDB's row_number() picks), only for the keys `wanted` (a subquery) names. Columns:
 // aik (the join key, Nullable(String) whatever the tables hold) and ai_creative_id, ai_site, ai_country,
@@ -170,8 +175,9 @@ std::string impression_by_key(std::string_view db, const std::string& wanted) {
          "tupleElement(t, 2) AS ai_site, tupleElement(t, 3) AS ai_country, tupleElement(t, 4) AS "
          "ai_device_type FROM (SELECT event_key, argMin(tuple(creative_id, site, country, device_type), "
          "tuple(event_time_us, isNull(source), ifNull(source, ''), isNull(source_record), "
-         "ifNull(source_record, 0))) AS t FROM " +
-         table(db, "impressions") + " WHERE event_key IN (" + wanted + ") GROUP BY event_key))";
+         "ifNull(source_record, 0))) AS t FROM (SELECT event_key, creative_id, site, country, device_type, "
+         "event_time_us, source, source_record FROM " +
+         table(db, "impressions") + " WHERE event_key IN (" + wanted + ")) GROUP BY event_key))";
 }
 
 // The winning impression of each auction `won_auctions` (a subquery) names: the smallest event_key among
@@ -188,8 +194,10 @@ std::string winners(std::string_view db, const std::string& won_auctions) {
          "tupleElement(w, 2) AS w_creative_id, "
          "tupleElement(w, 3) AS w_site, tupleElement(w, 4) AS w_country, tupleElement(w, 5) AS w_device_type "
          "FROM (SELECT auction_id, argMin(tuple(campaign_id, creative_id, site, country, device_type), " +
-         order + ") AS w FROM " + table(db, "impressions") + " WHERE auction_id IN (" + won_auctions +
-         ") GROUP BY auction_id))";
+         order +
+         ") AS w FROM (SELECT auction_id, event_key, campaign_id, creative_id, site, country, "
+         "device_type FROM " +
+         table(db, "impressions") + " WHERE auction_id IN (" + won_auctions + ")) GROUP BY auction_id))";
 }
 
 std::string campaigns_sql(const std::vector<Dimension>& by, const TimeRange& range, Scan scan,
