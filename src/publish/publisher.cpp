@@ -161,6 +161,15 @@ bool Publisher::publish_file(const std::string& path, const std::function<void(u
       fill();
       continue;
     }
+    // The schema first: a run stopped by the registry has read nothing of this batch.
+    if (raw.rows() > 0 && stream == Stream::bid_requests && schema_id < 0) {
+      const std::string schema(ocf_writer_schema(*decoder));
+      if (!im.register_schema(topic + "-value", schema, &schema_id, &error)) {
+        summary_.fatal = error;
+        return false;
+      }
+      st.schema_ids.insert(schema_id);
+    }
     st.read += raw.records_read();
     st.bytes_read += consumed;
     for (const RejectRecord& r : raw.rejects) {
@@ -169,14 +178,6 @@ bool Publisher::publish_file(const std::string& path, const std::function<void(u
         im.bad_reported++;
         on_bad(path + ": " + r.detail + " (" + std::string(reason_name(r.reason)) + ")");
       }
-    }
-    if (raw.rows() > 0 && stream == Stream::bid_requests && schema_id < 0) {
-      const std::string schema(ocf_writer_schema(*decoder));
-      if (!im.register_schema(topic + "-value", schema, &schema_id, &error)) {
-        summary_.fatal = error;
-        return false;
-      }
-      st.schema_ids.insert(schema_id);
     }
     for (size_t row = 0; row < raw.rows(); row++) {
       std::string_view value = raw.raw[row];
