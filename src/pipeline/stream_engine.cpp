@@ -11,6 +11,7 @@
 #include "formats/avro/avro_decoder.hpp"
 #include "formats/format_detect.hpp"
 #include "pipeline/staged_batch.hpp"
+#include "transforms/kafka_key.hpp"
 
 namespace advx {
 
@@ -408,20 +409,19 @@ void StreamEngine::process(Submission& s, Batch& batch) {
 // offset here is passed over: the records after it move the partition's position. (After a crash it may
 // be sent twice: the copy is a duplicate there, stored once.)
 void StreamEngine::forward_miskeyed(const Submission& s, RawBatch& raw, SubmitResult& r, Batch& batch) {
-  const int user = s.stream == Stream::impressions ? int(ImpressionField::user_id)
-                   : s.stream == Stream::events    ? int(EventField::user_id)
-                                                   : int(BidRequestField::user_id);
   std::vector<uint8_t> keep(raw.rows(), 1);
   uint64_t forwarded = 0;
+  char digits[24];
   for (size_t row = 0; row < raw.rows(); row++) {
-    const Cell& c = raw.columns[size_t(user)][row];
-    if (c.type != CellType::string || c.text.empty()) continue;
-    const int32_t home = kafka_partition_of(c.text, s.kafka->partitions);
+    // The key advx publish gives the record (its user, else its id): none, no home to send it to.
+    const std::optional<std::string_view> key = kafka_key_of(raw, row, digits);
+    if (!key) continue;
+    const int32_t home = kafka_partition_of(*key, s.kafka->partitions);
     if (home == s.kafka->partition) continue;
     ForwardedRecord f;
     f.topic = s.kafka->topic;
     f.partition = home;
-    f.key = c.text;
+    f.key = *key;  // valid during the call, as the value
     if (s.format == BodyFormat::avro_datums) {
       f.value.assign(1, '\0');
       for (int shift = 24; shift >= 0; shift -= 8) f.value += char((uint32_t(s.schema_id) >> shift) & 0xff);

@@ -11,48 +11,12 @@
 #include "formats/csv/csv_parser.hpp"
 #include "formats/format_detect.hpp"
 #include "sources/file_source.hpp"
+#include "transforms/kafka_key.hpp"
 #include "transforms/standardize.hpp"
 
 namespace advx {
 
 namespace {
-
-// The standard field that holds a stream's user id.
-int user_id_field(Stream s) {
-  switch (s) {
-    case Stream::impressions:
-      return int(ImpressionField::user_id);
-    case Stream::events:
-      return int(EventField::user_id);
-    case Stream::bid_requests:
-      return int(BidRequestField::user_id);
-  }
-  return 0;
-}
-
-// The key of a record: its user_id as the validator stores it (an id is a string or an integer, trimmed;
-// an Avro integer is written in decimal). No key when there is none, or it is of a type validation rejects.
-std::optional<std::string_view> key_of(const Cell& c, char (&digits)[24]) {
-  std::string_view text;
-  switch (c.type) {
-    case CellType::string:
-    case CellType::big_integer:
-      text = c.text;
-      break;
-    case CellType::integer:
-      if (c.text.empty()) {
-        const auto r = std::to_chars(digits, digits + sizeof digits, c.i64);
-        return std::string_view(digits, size_t(r.ptr - digits));
-      }
-      text = c.text;
-      break;
-    default:
-      return std::nullopt;
-  }
-  text = trim_blanks(text);
-  if (text.empty()) return std::nullopt;
-  return text;
-}
 
 // A CSV field as the CSV decoder reads it back: quoted when it holds a comma, a quote or a line break.
 void put_csv_field(std::string& out, std::string_view v) {
@@ -199,7 +163,8 @@ bool Publisher::publish_file(const std::string& path, const std::function<void(u
         im.message.append(value);
         value = im.message;
       }
-      const std::optional<std::string_view> key = key_of(raw.cell(row, user_field), digits);
+      const bool has_user = id_key_of(raw.cell(row, user_field), digits).has_value();
+      const std::optional<std::string_view> key = kafka_key_of(raw, row, digits);
       if (!im.producer.produce(topic, key, value, &error)) {
         summary_.fatal = error;
         return false;
@@ -207,6 +172,7 @@ bool Publisher::publish_file(const std::string& path, const std::function<void(u
       st.sent++;
       st.bytes_sent += value.size();
       if (!key) st.without_key++;
+      if (key && !has_user) st.keyed_by_id++;
     }
     im.producer.poll();
     if (progress) progress(src->position());
@@ -250,7 +216,13 @@ std::string format_publish_summary(const PublishSummary& s) {
     std::snprintf(line, sizeof line, ", %.1f MB read, %.1f MB sent", double(st.bytes_read) / 1e6,
                   double(st.bytes_sent) / 1e6);
     out += line;
-    if (st.without_key) out += ", " + with_commas(st.without_key) + " without user_id (no key)";
+    if (st.keyed_by_id)
+      out += ", " + with_commas(st.keyed_by_id) + " without user_id (keyed by " +
+             std::string(Stream(i) == Stream::impressions ? "impression_id"
+                         : Stream(i) == Stream::events    ? "event_id"
+                                                          : "auction_id") +
+             ")";
+    if (st.without_key) out += ", " + with_commas(st.without_key) + " without user_id or id (no key)";
     for (int32_t id : st.schema_ids) out += ", schema id " + std::to_string(id);
     out += '\n';
   }

@@ -44,7 +44,8 @@ struct PublishStreamSummary {
   uint64_t files = 0;
   uint64_t read = 0;         // records: sent + bad
   uint64_t sent = 0;         // messages queued to the producer
-  uint64_t without_key = 0;  // of them, sent without a key (no usable user_id): a random partition
+  uint64_t keyed_by_id = 0;  // of them, keyed by their event id (no usable user_id)
+  uint64_t without_key = 0;  // of them, sent without a key (no user_id, no id): a random partition
   std::array<uint64_t, kReasonCount> bad{};  // decoder rejects, not sent
   uint64_t bytes_read = 0;                   // decompressed input bytes
   uint64_t bytes_sent = 0;                   // message values

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -43,7 +44,9 @@ class TempDir {
         std::filesystem::temp_directory_path() / ("advx-test-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(path_);
   }
+  // ADVX_KEEP_TEST_DIRS=1 keeps the folder, to look into after a failure.
   ~TempDir() {
+    if (const char* keep = std::getenv("ADVX_KEEP_TEST_DIRS"); keep && *keep == '1') return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }

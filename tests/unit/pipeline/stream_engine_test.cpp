@@ -606,19 +606,29 @@ TEST_F(Engine, RecordsOfAnotherPartitionsUserAreForwardedNotStored) {
     (here ? home : away).push_back(user);
     body += imp("e" + std::to_string(i), "2026-11-01T10:00:00Z", user);
   }
+  // A JSON integer user_id is keyed in decimal, as advx publish keys it.
+  int number = 1000;
+  while (kafka_partition_of(std::to_string(number), 4) == 1) number++;
+  std::string numeric = imp("n1", "2026-11-01T10:00:00Z", "NUMBER");
+  numeric.replace(numeric.find("\"NUMBER\""), 8, std::to_string(number));
+  body += numeric;
   Submission s = json(body);
   s.source = "kafka:t/1";
   s.record_base = 99;  // line 1 is offset 100
-  s.kafka = KafkaPosition{"t", 1, 105, 100, 4};
+  s.kafka = KafkaPosition{"t", 1, 106, 100, 4};
   const SubmitResult r = run(std::move(s));
   EXPECT_EQ(r.status, SubmitResult::Status::ok);
   EXPECT_EQ(r.read, 3u);
   EXPECT_EQ(r.stored, 3u);
-  EXPECT_EQ(r.forwarded, 2u);
-  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(r.forwarded, 3u);
+  ASSERT_EQ(sent.size(), 3u);
   EXPECT_EQ(flushes, 1);
-  EXPECT_EQ(sent_at_flush, 2u);  // every forward is queued before the flush that precedes the commit
-  for (size_t i = 0; i < sent.size(); i++) {
+  EXPECT_EQ(sent_at_flush, 3u);  // every forward is queued before the flush that precedes the commit
+  EXPECT_EQ(keys[2], std::to_string(number));
+  EXPECT_EQ(sent[2].partition, kafka_partition_of(std::to_string(number), 4));
+  EXPECT_NE(sent[2].value.find("\"user_id\":" + std::to_string(number) + ","), std::string::npos)
+      << sent[2].value;
+  for (size_t i = 0; i < away.size(); i++) {
     EXPECT_EQ(keys[i], away[i]);
     EXPECT_EQ(sent[i].topic, "t");
     EXPECT_EQ(sent[i].partition, kafka_partition_of(away[i], 4));
@@ -627,13 +637,13 @@ TEST_F(Engine, RecordsOfAnotherPartitionsUserAreForwardedNotStored) {
   }
   EXPECT_EQ(sql("SELECT user_id FROM impressions ORDER BY source_record"),
             home[0] + "\n" + home[1] + "\n" + home[2] + "\n");
-  EXPECT_EQ(engine->stats().forwarded[size_t(Stream::impressions)], 2u);
-  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{1, 105}}));
+  EXPECT_EQ(engine->stats().forwarded[size_t(Stream::impressions)], 3u);
+  EXPECT_EQ(engine->kafka_positions("t"), (std::map<int32_t, int64_t>{{1, 106}}));
   // Without the partition count (a topic whose metadata did not come), nothing is forwarded.
   Submission unknown = json(imp("x1", "2026-11-01T10:00:00Z", away[0]));
-  unknown.kafka = KafkaPosition{"t", 1, 106, 105, 0};
+  unknown.kafka = KafkaPosition{"t", 1, 107, 106, 0};
   EXPECT_EQ(run(std::move(unknown)).stored, 1u);
-  EXPECT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent.size(), 3u);
 }
 
 }  // namespace
