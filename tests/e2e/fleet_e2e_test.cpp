@@ -285,8 +285,17 @@ TEST_P(FleetE2E, WorkersKilledAddedAndStoppedStoreEveryRecordOnce) {
   const long long at_kill =
       std::atoll(csv_rows(fleet_store, "SELECT count(*) FROM impressions", dir.str()).c_str());
   EXPECT_LT(at_kill, std::atoll(csv_rows(batch, "SELECT count(*) FROM impressions", dir.str()).c_str()));
-  fleet.start();  // worker 1 again (index 3)
-  fleet.start();  // a fourth worker joins (index 4)
+  fleet.start();                        // worker 1 again (index 3)
+  const size_t joined = fleet.start();  // a fourth worker joins (index 4)
+  // While it joins it holds no partition: /readyz 503, so a load balancer leaves it out.
+  auto ready = [&](size_t i) {
+    return http_request("GET", "http://127.0.0.1:" + std::to_string(fleet.at(i).port()) + "/readyz", "")
+        .status;
+  };
+  const WorkerState joining = state_of(fleet.at(joined).port());
+  EXPECT_TRUE(joining.rebalancing);  // a join into a group of three takes seconds on the mock
+  EXPECT_EQ(joining.assigned, 0);
+  EXPECT_EQ(ready(joined), 503);
   producer.join();
   ASSERT_EQ(late.exit_code, 0) << late.out << late.err;
   EXPECT_EQ(fleet.stop(w2, SIGTERM), 0) << fleet.logs();  // one leaves
@@ -296,6 +305,7 @@ TEST_P(FleetE2E, WorkersKilledAddedAndStoppedStoreEveryRecordOnce) {
   // Lag 0 on all 24 partitions, then the tables hold what ingest holds.
   std::string why;
   EXPECT_TRUE(eventually([&] { return fleet.settled(24, &why); }, 180s)) << why << "\n" << fleet.logs();
+  for (size_t i : fleet.live()) EXPECT_EQ(ready(i), 200) << "worker " << i;
   const std::string want_counts = csv_rows(batch, counts_sql(nullptr, bad), dir.str());
   EXPECT_TRUE(
       eventually([&] { return csv_rows(fleet_store, counts_sql(&ch, 0), dir.str()) == want_counts; }, 120s))
